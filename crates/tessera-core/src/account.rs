@@ -1,0 +1,516 @@
+//! Accounts: normalised emails, passwords that cannot leak, argon2id hashing off the async
+//! workers, and the [`Accounts`] service (register, check a password, change it).
+
+use std::fmt;
+use std::sync::Arc;
+
+use argon2::password_hash::phc::PasswordHash as PhcHash;
+use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::Semaphore;
+
+use crate::clock::Clock;
+use crate::id::UserId;
+use crate::store::{Store, StoreError};
+use crate::{Error, Result};
+
+/// Longest email we accept (RFC 5321 path limit).
+pub const MAX_EMAIL_BYTES: usize = 254;
+/// Shortest password we accept.
+pub const MIN_PASSWORD_BYTES: usize = 8;
+/// Longest password we accept: long enough for any passphrase, short enough to bound hashing.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// An email address, trimmed and lower-cased so that lookups are case-insensitive.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Email(String);
+
+impl Email {
+    /// Normalises and checks an address. The check is for plausibility, not RFC 5322
+    /// conformance: one `@`, a non-empty local part of at most 64 bytes, a domain of
+    /// dot-separated labels, no spaces or control characters.
+    pub fn parse(input: &str) -> Result<Self> {
+        let email = input.trim().to_lowercase();
+        let bad = |why: &str| {
+            Err(Error::InvalidRequest(format!(
+                "email is not plausible: {why}"
+            )))
+        };
+        if email.is_empty() {
+            return bad("it is empty");
+        }
+        if email.len() > MAX_EMAIL_BYTES {
+            return bad("it is longer than 254 bytes");
+        }
+        if email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return bad("it contains spaces or control characters");
+        }
+        let Some((local, domain)) = email.rsplit_once('@') else {
+            return bad("it has no @");
+        };
+        if local.is_empty() || local.len() > 64 || local.contains('@') {
+            return bad("the part before @ is empty, too long or has another @");
+        }
+        let label_ok = |l: &str| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        };
+        if domain.is_empty() || !domain.split('.').all(label_ok) {
+            return bad("the domain is not a host name");
+        }
+        Ok(Self(email))
+    }
+
+    /// Rebuilds an email a store returned (it was normalised when stored).
+    pub fn from_trusted(stored: String) -> Self {
+        Self(stored)
+    }
+
+    /// The normalised text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Email({})", self.0)
+    }
+}
+
+impl fmt::Display for Email {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A password as typed. Redacted in `Debug`, not serialisable, wiped from memory when dropped
+/// as far as `String` allows (we overwrite before freeing).
+pub struct Password(String);
+
+impl Password {
+    /// Wraps a password without checking it (for login, where any input is merely wrong).
+    pub fn new(p: String) -> Self {
+        Self(p)
+    }
+
+    /// Wraps a new password, checking the length rules (8 to 1024 bytes).
+    pub fn new_checked(p: String) -> Result<Self> {
+        match p.len() {
+            n if n < MIN_PASSWORD_BYTES => Err(Error::InvalidRequest(format!(
+                "password must be at least {MIN_PASSWORD_BYTES} bytes"
+            ))),
+            n if n > MAX_PASSWORD_BYTES => Err(Error::InvalidRequest(format!(
+                "password must be at most {MAX_PASSWORD_BYTES} bytes"
+            ))),
+            _ => Ok(Self(p)),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl Drop for Password {
+    fn drop(&mut self) {
+        // Best effort: overwrite the bytes we own before the allocation is freed.
+        let mut bytes = std::mem::take(&mut self.0).into_bytes();
+        bytes.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&bytes);
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(<redacted>)")
+    }
+}
+
+/// An argon2id hash in PHC string form (`$argon2id$v=19$m=19456,t=2,p=1$…`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash(String);
+
+impl PasswordHash {
+    /// Rebuilds a hash a store returned.
+    pub fn from_stored(phc: String) -> Self {
+        Self(phc)
+    }
+
+    /// The PHC string, for a store to keep.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for PasswordHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PasswordHash(<redacted>)")
+    }
+}
+
+/// A user as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub email: Email,
+    pub created_at: OffsetDateTime,
+}
+
+/// A user as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRecord {
+    pub user: User,
+    pub password_hash: PasswordHash,
+}
+
+/// Argon2 cost parameters. The defaults are OWASP's argon2id recommendation (19 MiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HashingPolicy {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Passes over memory.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+    /// Hashes allowed to run at once; 0 means one per CPU core. More would only queue on the
+    /// cores and starve request handling.
+    pub max_concurrent: usize,
+}
+
+impl Default for HashingPolicy {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19_456,
+            iterations: 2,
+            parallelism: 1,
+            max_concurrent: 0,
+        }
+    }
+}
+
+/// The outcome of checking a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Right password, hashed with the current parameters.
+    Yes,
+    /// Right password, but hashed with other parameters: store a new hash.
+    YesButRehash,
+    /// Wrong password (or no such user).
+    No,
+}
+
+/// Hashes and verifies passwords with argon2id on the blocking pool, at most
+/// `max_concurrent` at a time, so a login flood slows logins and not everything else.
+#[derive(Debug, Clone)]
+pub struct PasswordHasher {
+    params: Params,
+    permits: Arc<Semaphore>,
+    /// A hash of a random password with the current parameters: unknown emails are verified
+    /// against it so that they take as long as wrong passwords.
+    dummy: Arc<PasswordHash>,
+}
+
+impl PasswordHasher {
+    /// A hasher with the given policy. Computes the dummy hash once (about one hash's time).
+    pub fn new(policy: HashingPolicy) -> Result<Self> {
+        let params = Params::new(
+            policy.memory_kib,
+            policy.iterations,
+            policy.parallelism,
+            None,
+        )
+        .map_err(|e| Error::InvalidRequest(format!("bad argon2 parameters: {e}")))?;
+        let permits = match policy.max_concurrent {
+            0 => std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            n => n,
+        };
+        let mut random = [0u8; 32];
+        crate::secret::random_bytes(&mut random)?;
+        let dummy = hash_blocking(&params, &random)?;
+        Ok(Self {
+            params,
+            permits: Arc::new(Semaphore::new(permits)),
+            dummy: Arc::new(dummy),
+        })
+    }
+
+    /// Hashes a new password.
+    pub async fn hash(&self, password: &Password) -> Result<PasswordHash> {
+        let params = self.params.clone();
+        let bytes = zeroizing_copy(password.as_bytes());
+        self.run(move || hash_blocking(&params, &bytes.0)).await?
+    }
+
+    /// Checks a password against a stored hash, or against the dummy hash when there is no
+    /// user, so both cases cost the same.
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored: Option<&PasswordHash>,
+    ) -> Result<Verified> {
+        let (hash, real) = match stored {
+            Some(h) => (h.clone(), true),
+            None => ((*self.dummy).clone(), false),
+        };
+        let params = self.params.clone();
+        let bytes = zeroizing_copy(password.as_bytes());
+        self.run(move || {
+            let parsed = PhcHash::new(hash.as_str()).map_err(|e| {
+                Error::Internal(format!("stored password hash does not parse: {e}"))
+            })?;
+            let ok = Argon2::default().verify_password(&bytes.0, &parsed).is_ok();
+            Ok(match (ok && real, needs_rehash(&parsed, &params)) {
+                (false, _) => Verified::No,
+                (true, false) => Verified::Yes,
+                (true, true) => Verified::YesButRehash,
+            })
+        })
+        .await?
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| Error::Internal("password hashing pool closed".into()))?;
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
+    }
+}
+
+fn hash_blocking(params: &Params, password: &[u8]) -> Result<PasswordHash> {
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
+        .hash_password(password)
+        .map(|h| PasswordHash(h.to_string()))
+        .map_err(|e| Error::Internal(format!("argon2 failed: {e}")))
+}
+
+fn needs_rehash(parsed: &PhcHash, current: &Params) -> bool {
+    let same_alg = parsed.algorithm.as_str() == argon2::ARGON2ID_IDENT.as_str();
+    match Params::try_from(parsed) {
+        Ok(p) => {
+            !same_alg
+                || p.m_cost() != current.m_cost()
+                || p.t_cost() != current.t_cost()
+                || p.p_cost() != current.p_cost()
+        }
+        Err(_) => true,
+    }
+}
+
+/// A byte copy that is wiped on drop, for moving a password into a blocking task.
+struct Zeroizing(Vec<u8>);
+impl Drop for Zeroizing {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(|b| *b = 0);
+        std::hint::black_box(&self.0);
+    }
+}
+fn zeroizing_copy(b: &[u8]) -> Zeroizing {
+    Zeroizing(b.to_vec())
+}
+
+/// Registering users and checking their passwords.
+#[derive(Debug, Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    clock: Arc<dyn Clock>,
+}
+
+impl Accounts {
+    /// The accounts service over a store.
+    pub fn new(store: Arc<dyn Store>, hasher: PasswordHasher, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            hasher,
+            clock,
+        }
+    }
+
+    /// Creates an account. [`Error::Conflict`] if the email is taken (case-insensitively).
+    pub async fn register(&self, email: &str, password: String) -> Result<User> {
+        let email = Email::parse(email)?;
+        let password = Password::new_checked(password)?;
+        let password_hash = self.hasher.hash(&password).await?;
+        let user = User {
+            id: UserId::new(),
+            email,
+            created_at: self.clock.now(),
+        };
+        let record = UserRecord {
+            user: user.clone(),
+            password_hash,
+        };
+        self.store.create_user(&record).await.map_err(|e| match e {
+            StoreError::Conflict(_) => Error::Conflict("an account with this email exists".into()),
+            other => other.into(),
+        })?;
+        Ok(user)
+    }
+
+    /// Checks an email and password. Unknown email and wrong password are the same error and
+    /// cost the same time. Rehashes the password when the parameters have changed.
+    pub async fn authenticate(&self, email: &str, password: String) -> Result<User> {
+        let password = Password::new(password);
+        // An email that cannot exist still pays for a hash, like an unknown one.
+        let record = match Email::parse(email) {
+            Ok(email) if password.as_bytes().len() <= MAX_PASSWORD_BYTES => {
+                self.store.user_by_email(&email).await?
+            }
+            _ => None,
+        };
+        let password = if password.as_bytes().len() > MAX_PASSWORD_BYTES {
+            Password::new(String::new())
+        } else {
+            password
+        };
+        let verdict = self
+            .hasher
+            .verify(&password, record.as_ref().map(|r| &r.password_hash))
+            .await?;
+        match (verdict, record) {
+            (Verified::No, _) | (_, None) => Err(Error::InvalidCredentials),
+            (Verified::Yes, Some(r)) => Ok(r.user),
+            (Verified::YesButRehash, Some(r)) => {
+                // A failed rehash must not fail the login; the next login tries again.
+                match self.hasher.hash(&password).await {
+                    Ok(h) => {
+                        if let Err(e) = self.store.set_password_hash(r.user.id, &h).await {
+                            tracing::warn!(user = %r.user.id, error = %e, "could not store rehashed password");
+                        } else {
+                            tracing::info!(user = %r.user.id, "password rehashed with current parameters");
+                        }
+                    }
+                    Err(e) => tracing::warn!(user = %r.user.id, error = %e, "rehash failed"),
+                }
+                Ok(r.user)
+            }
+        }
+    }
+
+    /// Changes a password after checking the current one.
+    pub async fn change_password(&self, user: UserId, current: String, new: String) -> Result<()> {
+        let current = Password::new(current);
+        let new = Password::new_checked(new)?;
+        let record = self
+            .store
+            .user_by_id(user)
+            .await?
+            .ok_or(Error::Unauthorized("the account no longer exists"))?;
+        if self
+            .hasher
+            .verify(&current, Some(&record.password_hash))
+            .await?
+            == Verified::No
+        {
+            return Err(Error::InvalidCredentials);
+        }
+        let hash = self.hasher.hash(&new).await?;
+        if !self.store.set_password_hash(user, &hash).await? {
+            return Err(Error::Unauthorized("the account no longer exists"));
+        }
+        Ok(())
+    }
+
+    /// A user by id.
+    pub async fn user(&self, id: UserId) -> Result<Option<User>> {
+        Ok(self.store.user_by_id(id).await?.map(|r| r.user))
+    }
+
+    /// Every user.
+    pub async fn list(&self) -> Result<Vec<User>> {
+        Ok(self.store.list_users().await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(
+            Email::parse("  Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
+        assert!(Email::parse("user@localhost").is_ok());
+        for bad in [
+            "",
+            "no-at",
+            "@x.com",
+            "a@",
+            "a b@x.com",
+            "a@x..com",
+            "a@-x.com",
+            "a@x.com\n\0",
+            &format!("{}@x.com", "a".repeat(65)),
+            &format!("a@{}.com", "b".repeat(250)),
+        ] {
+            assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn password_lengths() {
+        assert!(Password::new_checked("short".into()).is_err());
+        assert!(Password::new_checked("x".repeat(8)).is_ok());
+        assert!(Password::new_checked("x".repeat(1024)).is_ok());
+        assert!(Password::new_checked("x".repeat(1025)).is_err());
+        assert_eq!(
+            format!("{:?}", Password::new("hunter22".into())),
+            "Password(<redacted>)"
+        );
+    }
+
+    fn cheap() -> HashingPolicy {
+        HashingPolicy {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+            max_concurrent: 2,
+        }
+    }
+
+    #[tokio::test]
+    async fn hash_verify_and_rehash_detection() {
+        let h = PasswordHasher::new(cheap()).unwrap();
+        let pw = Password::new("correct horse".into());
+        let hash = h.hash(&pw).await.unwrap();
+        assert!(hash.as_str().starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert_eq!(h.verify(&pw, Some(&hash)).await.unwrap(), Verified::Yes);
+        assert_eq!(
+            h.verify(&Password::new("wrong".into()), Some(&hash))
+                .await
+                .unwrap(),
+            Verified::No
+        );
+        assert_eq!(h.verify(&pw, None).await.unwrap(), Verified::No);
+        let stronger = PasswordHasher::new(HashingPolicy {
+            memory_kib: 128,
+            ..cheap()
+        })
+        .unwrap();
+        assert_eq!(
+            stronger.verify(&pw, Some(&hash)).await.unwrap(),
+            Verified::YesButRehash
+        );
+    }
+
+    #[test]
+    fn default_policy_is_owasp_argon2id() {
+        let p = HashingPolicy::default();
+        assert_eq!((p.memory_kib, p.iterations, p.parallelism), (19_456, 2, 1));
+    }
+}
