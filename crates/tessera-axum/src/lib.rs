@@ -1,1 +1,152 @@
+//! Tessera's HTTP API for axum: what the `tessera` binary serves and what a Rust app embeds.
+//!
+//! ```ignore
+//! let app = tessera_axum::router(tessera, tessera_axum::HttpConfig::default());
+//! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! ```
+//! Serve it with connect info: the client address feeds login throttling and device listings.
+//!
+//! Finding a behaviour: API.md names the path; `routes/<resource>.rs` has its handler (with its
+//! OpenAPI description); the handler calls a service of `tessera_core::Tessera`, which calls the
+//! store traits in `tessera_core::store`, implemented in `tessera-store`.
 
+pub mod extract;
+pub mod problem;
+pub mod routes;
+pub mod view;
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::Request;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
+use tessera_core::{ErrorCode, Tessera};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::problem::ApiError;
+
+/// HTTP-level settings (the core's settings live in [`tessera_core::TesseraConfig`]).
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// Name of the session cookie (`[session] cookie_name`).
+    pub cookie_name: String,
+    /// Whether cookies get `Secure` (when the public URL is https).
+    pub secure_cookies: bool,
+    /// Proxies whose `X-Forwarded-For` is believed. Empty: the peer address is the client.
+    pub trusted_proxies: Vec<IpNet>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            cookie_name: "tessera_session".into(),
+            secure_cookies: false,
+            trusted_proxies: Vec::new(),
+        }
+    }
+}
+
+/// What every handler gets.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub tessera: Arc<Tessera>,
+    pub http: Arc<HttpConfig>,
+}
+
+/// The API's routes with their OpenAPI descriptions (one registration feeds both).
+fn api() -> OpenApiRouter<AppState> {
+    use routes::*;
+    OpenApiRouter::new()
+        .routes(routes!(users::create_user))
+        .routes(routes!(session::login))
+        .routes(routes!(session::current))
+        .routes(routes!(session::logout))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(me::me))
+        .routes(routes!(password::change))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+}
+
+/// The OpenAPI 3.1 document of the API, as served at `/openapi.json`.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = api().into_openapi();
+    doc.info.title = "Tessera".into();
+    doc.info.version = "1".into();
+    doc.info.description = Some(
+        "Sessions and JWTs, each done right. The contract is docs/api.md; errors are application/problem+json with a stable `code`.".into(),
+    );
+    doc.info.license = None;
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "session_cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("tessera_session"))),
+    );
+    doc
+}
+
+/// The whole API as a router.
+pub fn router(tessera: Arc<Tessera>, http: HttpConfig) -> axum::Router {
+    let state = AppState {
+        tessera,
+        http: Arc::new(http),
+    };
+    let spec = Arc::new(openapi());
+    let (router, _) = api().split_for_parts();
+    router
+        .route("/openapi.json", axum::routing::get(move || async move { Json(spec.as_ref().clone()) }))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(axum::middleware::map_response(security_headers))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a handler panicked");
+            ApiError::new(ErrorCode::Internal, "something went wrong on our side").into_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    // Method and path only: headers carry cookies and tokens, queries are not ours.
+                    tracing::debug_span!("request", method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(tower_http::trace::DefaultOnResponse::new().level(tracing::Level::DEBUG)),
+        )
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no such endpoint; see /openapi.json")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::method_not_allowed(None)
+}
+
+/// Headers every response carries. Auth responses must never be cached, so `no-store` is the
+/// default; a future static asset can set its own `Cache-Control`.
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.entry(header::CONTENT_SECURITY_POLICY)
+        .or_insert(HeaderValue::from_static(
+            "default-src 'none'; frame-ancestors 'none'",
+        ));
+    res
+}

@@ -215,6 +215,7 @@ pub struct PasswordHasher {
     /// A hash of a random password with the current parameters: unknown emails are verified
     /// against it so that they take as long as wrong passwords.
     dummy: Arc<PasswordHash>,
+    runs: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl PasswordHasher {
@@ -240,6 +241,7 @@ impl PasswordHasher {
             params,
             permits: Arc::new(Semaphore::new(permits)),
             dummy: Arc::new(dummy),
+            runs: Arc::default(),
         })
     }
 
@@ -257,13 +259,27 @@ impl PasswordHasher {
         password: &Password,
         stored: Option<&PasswordHash>,
     ) -> Result<Verified> {
+        self.verify_gated(password, stored, async { Ok(()) }).await
+    }
+
+    /// Like [`Self::verify`], but runs `gate` once a hashing slot is held and before hashing;
+    /// an error from the gate is returned without hashing. The login throttle is the gate:
+    /// checked this late, parallel guesses can pass it at most once per slot, not once per request.
+    pub async fn verify_gated(
+        &self,
+        password: &Password,
+        stored: Option<&PasswordHash>,
+        gate: impl Future<Output = Result<()>>,
+    ) -> Result<Verified> {
         let (hash, real) = match stored {
             Some(h) => (h.clone(), true),
             None => ((*self.dummy).clone(), false),
         };
         let params = self.params.clone();
         let bytes = zeroizing_copy(password.as_bytes());
-        self.run(move || {
+        let _permit = self.permit().await?;
+        gate.await?;
+        self.spawn(move || {
             let parsed = PhcHash::new(hash.as_str()).map_err(|e| {
                 Error::Internal(format!("stored password hash does not parse: {e}"))
             })?;
@@ -277,15 +293,28 @@ impl PasswordHasher {
         .await?
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
-        let _permit = self
-            .permits
+    /// How many argon2 computations this hasher has run (hashes and verifications).
+    pub fn runs(&self) -> u64 {
+        self.runs.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.permits
             .acquire()
             .await
-            .map_err(|_| Error::Internal("password hashing pool closed".into()))?;
+            .map_err(|_| Error::Internal("password hashing pool closed".into()))
+    }
+
+    async fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         tokio::task::spawn_blocking(f)
             .await
             .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
+        let _permit = self.permit().await?;
+        self.spawn(f).await
     }
 }
 
@@ -327,6 +356,35 @@ pub struct Accounts {
     store: Arc<dyn Store>,
     hasher: PasswordHasher,
     clock: Arc<dyn Clock>,
+    users: Arc<UserCache>,
+}
+
+/// Users looked up per authenticated request. A [`User`] never changes once created (no email
+/// change yet), so a short-lived copy is exact; entries still expire so that a deleted account
+/// (when deletion exists) is forgotten quickly.
+#[derive(Debug, Default)]
+struct UserCache {
+    map: std::sync::Mutex<std::collections::HashMap<UserId, (User, std::time::Instant)>>,
+}
+
+impl UserCache {
+    const TTL: std::time::Duration = std::time::Duration::from_secs(60);
+    const CAPACITY: usize = 100_000;
+
+    fn get(&self, id: UserId) -> Option<User> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&id)
+            .filter(|(_, at)| at.elapsed() < Self::TTL)
+            .map(|(u, _)| u.clone())
+    }
+
+    fn put(&self, user: &User) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(user.id, (user.clone(), std::time::Instant::now()));
+    }
 }
 
 impl Accounts {
@@ -336,6 +394,7 @@ impl Accounts {
             store,
             hasher,
             clock,
+            users: Arc::default(),
         }
     }
 
@@ -363,22 +422,29 @@ impl Accounts {
     /// Checks an email and password. Unknown email and wrong password are the same error and
     /// cost the same time. Rehashes the password when the parameters have changed.
     pub async fn authenticate(&self, email: &str, password: String) -> Result<User> {
-        let password = Password::new(password);
-        // An email that cannot exist still pays for a hash, like an unknown one.
-        let record = match Email::parse(email) {
-            Ok(email) if password.as_bytes().len() <= MAX_PASSWORD_BYTES => {
-                self.store.user_by_email(&email).await?
-            }
-            _ => None,
+        self.authenticate_gated(email, password, async { Ok(()) })
+            .await
+    }
+
+    /// [`Self::authenticate`] with a gate run just before hashing (see [`PasswordHasher::verify_gated`]).
+    pub async fn authenticate_gated(
+        &self,
+        email: &str,
+        password: String,
+        gate: impl Future<Output = Result<()>>,
+    ) -> Result<User> {
+        // An email that cannot exist, or an over-long password, still pays for a hash.
+        let password = match password.len() {
+            n if n > MAX_PASSWORD_BYTES => Password::new(String::new()),
+            _ => Password::new(password),
         };
-        let password = if password.as_bytes().len() > MAX_PASSWORD_BYTES {
-            Password::new(String::new())
-        } else {
-            password
+        let record = match Email::parse(email) {
+            Ok(email) => self.store.user_by_email(&email).await?,
+            Err(_) => None,
         };
         let verdict = self
             .hasher
-            .verify(&password, record.as_ref().map(|r| &r.password_hash))
+            .verify_gated(&password, record.as_ref().map(|r| &r.password_hash), gate)
             .await?;
         match (verdict, record) {
             (Verified::No, _) | (_, None) => Err(Error::InvalidCredentials),
@@ -386,13 +452,14 @@ impl Accounts {
             (Verified::YesButRehash, Some(r)) => {
                 // A failed rehash must not fail the login; the next login tries again.
                 match self.hasher.hash(&password).await {
-                    Ok(h) => {
-                        if let Err(e) = self.store.set_password_hash(r.user.id, &h).await {
-                            tracing::warn!(user = %r.user.id, error = %e, "could not store rehashed password");
-                        } else {
-                            tracing::info!(user = %r.user.id, "password rehashed with current parameters");
+                    Ok(h) => match self.store.set_password_hash(r.user.id, &h).await {
+                        Ok(_) => {
+                            tracing::info!(user = %r.user.id, "password rehashed with current parameters")
                         }
-                    }
+                        Err(e) => {
+                            tracing::warn!(user = %r.user.id, error = %e, "could not store rehashed password")
+                        }
+                    },
                     Err(e) => tracing::warn!(user = %r.user.id, error = %e, "rehash failed"),
                 }
                 Ok(r.user)
@@ -400,8 +467,19 @@ impl Accounts {
         }
     }
 
+    /// The password hasher (for its counters).
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.hasher
+    }
+
     /// Changes a password after checking the current one.
-    pub async fn change_password(&self, user: UserId, current: String, new: String) -> Result<()> {
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        current: String,
+        new: String,
+        gate: impl Future<Output = Result<()>>,
+    ) -> Result<()> {
         let current = Password::new(current);
         let new = Password::new_checked(new)?;
         let record = self
@@ -411,7 +489,7 @@ impl Accounts {
             .ok_or(Error::Unauthorized("the account no longer exists"))?;
         if self
             .hasher
-            .verify(&current, Some(&record.password_hash))
+            .verify_gated(&current, Some(&record.password_hash), gate)
             .await?
             == Verified::No
         {
@@ -424,9 +502,16 @@ impl Accounts {
         Ok(())
     }
 
-    /// A user by id.
+    /// A user by id (served from a short-lived cache: this runs on every authenticated request).
     pub async fn user(&self, id: UserId) -> Result<Option<User>> {
-        Ok(self.store.user_by_id(id).await?.map(|r| r.user))
+        if let Some(u) = self.users.get(id) {
+            return Ok(Some(u));
+        }
+        let user = self.store.user_by_id(id).await?.map(|r| r.user);
+        if let Some(u) = &user {
+            self.users.put(u);
+        }
+        Ok(user)
     }
 
     /// Every user.

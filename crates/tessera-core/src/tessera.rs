@@ -81,8 +81,11 @@ impl Tessera {
         client: &Client,
     ) -> Result<User> {
         let attempt = Attempt::new(email, client.address());
-        self.throttle.begin(&attempt).await?;
-        match self.accounts.authenticate(email, password).await {
+        match self
+            .accounts
+            .authenticate_gated(email, password, self.throttle.check(&attempt))
+            .await
+        {
             Ok(user) => {
                 self.throttle.succeeded(&attempt).await?;
                 Ok(user)
@@ -121,8 +124,11 @@ impl Tessera {
         client: &Client,
     ) -> Result<()> {
         let attempt = Attempt::new(user.email.as_str(), client.address());
-        self.throttle.begin(&attempt).await?;
-        match self.accounts.change_password(user.id, current, new).await {
+        match self
+            .accounts
+            .change_password(user.id, current, new, self.throttle.check(&attempt))
+            .await
+        {
             Err(Error::InvalidCredentials) => {
                 self.throttle.failed(&attempt).await?;
                 return Err(Error::InvalidCredentials);

@@ -1,10 +1,11 @@
 //! Login throttling, per account+client address and per client address, in the store so that
 //! every node sees the same counts.
 //!
-//! The account+address key counts attempts *before* the password is checked (atomically, so a
-//! burst of parallel guesses cannot exceed the limit) and is cleared by a success. The address
-//! key counts failures only, so an office behind one address is not locked out by its own
-//! successful logins; parallel failures can overshoot it by at most the hashing concurrency.
+//! Both keys count failures, so a user logging in from many tabs at once is never throttled,
+//! and an office behind one address is not locked out by its own successful logins. A success
+//! clears the account+address count. The check runs as the gate of the password hash (after a
+//! hashing slot is taken), so a burst of parallel guesses overshoots a limit by at most the
+//! number of hashing slots per node, not by the size of the burst.
 
 use std::sync::Arc;
 
@@ -90,28 +91,31 @@ impl LoginThrottle {
         }
     }
 
-    /// Call before checking a password: counts the attempt and refuses it when over a limit.
-    pub async fn begin(&self, attempt: &Attempt) -> Result<()> {
+    /// Refuses the attempt if the account+address or the address has failed too often.
+    /// Run it as the gate of the password check, right before hashing.
+    pub async fn check(&self, attempt: &Attempt) -> Result<()> {
         let now = self.clock.now();
-        if let Some(w) = self.store.throttle_peek(&attempt.address_key, now).await?
-            && w.count >= self.policy.per_address
-        {
-            return Err(limited(w, now));
-        }
-        let w = self
-            .store
-            .throttle_hit(&attempt.account_key, self.policy.window, now)
-            .await?;
-        if w.count > self.policy.per_account {
-            return Err(limited(w, now));
+        for (key, max) in [
+            (&attempt.account_key, self.policy.per_account),
+            (&attempt.address_key, self.policy.per_address),
+        ] {
+            if let Some(w) = self.store.throttle_peek(key, now).await?
+                && w.count >= max
+            {
+                return Err(limited(w, now));
+            }
         }
         Ok(())
     }
 
     /// Call after the password was wrong.
     pub async fn failed(&self, attempt: &Attempt) -> Result<()> {
+        let now = self.clock.now();
         self.store
-            .throttle_hit(&attempt.address_key, self.policy.window, self.clock.now())
+            .throttle_hit(&attempt.account_key, self.policy.window, now)
+            .await?;
+        self.store
+            .throttle_hit(&attempt.address_key, self.policy.window, now)
             .await?;
         Ok(())
     }

@@ -1,0 +1,306 @@
+//! Extractors: bounded JSON bodies, the client's address, and the authenticated caller.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+use serde::de::DeserializeOwned;
+use tessera_core::ErrorCode;
+use tessera_core::account::User;
+use tessera_core::secret::{PlainSecret, ct_eq_str};
+use tessera_core::session::{SessionRecord, csrf_token};
+use tessera_core::tessera::Client;
+
+use crate::AppState;
+use crate::problem::ApiError;
+
+/// Largest request body we read.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Longest cookie value we look at; a longer one is not ours.
+pub const MAX_COOKIE_BYTES: usize = 4 * 1024;
+/// The header that carries the CSRF token.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// A JSON body: `Content-Type: application/json` (else 415), at most 64 KiB (else 413),
+/// well-formed with the right fields (else 400). Unknown fields are ignored.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as JSON with Content-Type: application/json",
+            ));
+        }
+        let bytes = read_body(req).await?;
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| ApiError::invalid_request(json_error(&e)))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    match ct.parse::<mime::Mime>() {
+        Ok(m) => {
+            m.type_() == mime::APPLICATION
+                && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+        }
+        Err(_) => false,
+    }
+}
+
+async fn read_body(req: Request) -> Result<axum::body::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!("the body is larger than {} KiB", MAX_BODY_BYTES / 1024),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(req.into_body(), MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let limit = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                || e.to_string().contains("length limit");
+            if limit {
+                too_large()
+            } else {
+                ApiError::invalid_request(format!("could not read the body: {e}"))
+            }
+        })
+}
+
+/// serde_json's message, minus anything that could echo a secret back: only the kind of
+/// error and its position, plus the field name for missing fields.
+fn json_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    match e.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            format!(
+                "the body is not valid JSON (line {}, column {})",
+                e.line(),
+                e.column()
+            )
+        }
+        Category::Data => {
+            let msg = e.to_string();
+            // "missing field `x`", "invalid type: integer `5`, expected a string": keep the
+            // structural part; values of string type are never echoed by serde_json here.
+            format!("the JSON does not have the expected fields: {msg}")
+        }
+    }
+}
+
+/// Who is calling: the client address (after trusted-proxy resolution) and user agent.
+#[derive(Debug, Clone)]
+pub struct ClientInfo(pub Client);
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let ip = client_ip(peer, &parts.headers, &state.http.trusted_proxies);
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok(Self(Client {
+            ip: ip.map(|i| i.to_string()),
+            user_agent,
+        }))
+    }
+}
+
+/// The client address: the peer, unless the peer is a trusted proxy, in which case the
+/// right-most `X-Forwarded-For` entry that is not itself a trusted proxy. Entries left of an
+/// untrusted hop are the client's own claims and are ignored.
+pub fn client_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
+    let peer = peer?;
+    if !is_trusted(&peer) {
+        return Some(peer);
+    }
+    let hops: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<IpAddr>() {
+            Ok(ip) => {
+                client = ip;
+                if !is_trusted(&ip) {
+                    break;
+                }
+            }
+            // A malformed hop: nothing left of it can be believed.
+            Err(_) => break,
+        }
+    }
+    Some(client)
+}
+
+/// The value of cookie `name`, if present and of a sane size.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, v)| v.trim_matches('"'))
+        .filter(|v| v.len() <= MAX_COOKIE_BYTES)
+}
+
+/// The session secret the client presented, if it has the shape of one.
+pub fn session_secret(headers: &HeaderMap, state: &AppState) -> Option<PlainSecret> {
+    cookie(headers, &state.http.cookie_name).and_then(PlainSecret::parse)
+}
+
+/// Methods that change state and so need a CSRF token when a cookie authenticates them.
+pub fn is_unsafe(method: &Method) -> bool {
+    !matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE
+    )
+}
+
+/// A caller with a live session. On POST, PUT, PATCH and DELETE the CSRF token is checked too
+/// (403 `csrf_failed`), so a handler that takes this extractor is CSRF-safe.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub user: User,
+    pub session: SessionRecord,
+    pub secret: PlainSecret,
+}
+
+impl Authenticated {
+    /// The CSRF token that goes with this session.
+    pub fn csrf_token(&self) -> String {
+        csrf_token(&self.secret)
+    }
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let auth = authenticate(&parts.headers, state).await?.ok_or_else(|| {
+            ApiError::unauthorized("sign in first: no live session cookie was sent")
+        })?;
+        if is_unsafe(&parts.method) {
+            let presented = parts
+                .headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !ct_eq_str(presented, &auth.csrf_token()) {
+                return Err(ApiError::csrf_failed());
+            }
+        }
+        Ok(auth)
+    }
+}
+
+/// The live session behind the request's cookie, if any (no CSRF check).
+pub async fn authenticate(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<Authenticated>, ApiError> {
+    let Some(secret) = session_secret(headers, state) else {
+        return Ok(None);
+    };
+    let Some(session) = state.tessera.sessions.authenticate(&secret).await? else {
+        return Ok(None);
+    };
+    let Some(user) = state.tessera.user(session.user_id).await? else {
+        return Ok(None);
+    };
+    Ok(Some(Authenticated {
+        user,
+        session,
+        secret,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn xff(v: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert("x-forwarded-for", HeaderValue::from_str(v).unwrap());
+        h
+    }
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let trusted = vec!["10.0.0.0/8".parse().unwrap()];
+        let proxy: IpAddr = "10.1.2.3".parse().unwrap();
+        let outsider: IpAddr = "203.0.113.9".parse().unwrap();
+        let h = xff("198.51.100.7, 10.9.9.9");
+        assert_eq!(
+            client_ip(Some(proxy), &h, &trusted),
+            Some("198.51.100.7".parse().unwrap())
+        );
+        assert_eq!(client_ip(Some(outsider), &h, &trusted), Some(outsider));
+        // The client's own forged entry on the left is ignored.
+        let forged = xff("1.1.1.1, 198.51.100.7");
+        assert_eq!(
+            client_ip(Some(proxy), &forged, &trusted),
+            Some("198.51.100.7".parse().unwrap())
+        );
+        assert_eq!(client_ip(Some(proxy), &xff("junk"), &trusted), Some(proxy));
+        assert_eq!(client_ip(Some(proxy), &HeaderMap::new(), &[]), Some(proxy));
+    }
+
+    #[test]
+    fn cookies_are_found_and_bounded() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; tessera_session=abc; b=2"),
+        );
+        assert_eq!(cookie(&h, "tessera_session"), Some("abc"));
+        assert_eq!(cookie(&h, "missing"), None);
+        let big = format!("tessera_session={}", "x".repeat(10 * 1024));
+        h.insert(header::COOKIE, HeaderValue::from_str(&big).unwrap());
+        assert_eq!(cookie(&h, "tessera_session"), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! `GET /healthz` and `GET /readyz`.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::AppState;
+use crate::problem::{ApiResult, Problem};
+
+/// Liveness or readiness.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: &'static str,
+    /// The store backend (`/readyz` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub store: Option<&'static str>,
+}
+
+/// The process runs.
+#[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        store: None,
+    })
+}
+
+/// The stores answer.
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, body = Health),
+    (status = 503, description = "A store does not answer (`unavailable`)", body = Problem, content_type = "application/problem+json"),
+))]
+pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
+    state.tessera.ready().await?;
+    Ok(Json(Health {
+        status: "ready",
+        store: Some(state.tessera.store().backend()),
+    }))
+}

@@ -1,0 +1,8 @@
+//! One module per resource; each handler carries its OpenAPI description.
+
+pub mod health;
+pub mod me;
+pub mod password;
+pub mod session;
+pub mod sessions;
+pub mod users;

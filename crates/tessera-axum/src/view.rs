@@ -1,0 +1,74 @@
+//! How domain objects look in the API's JSON. One place, so every endpoint shows a user or a
+//! session the same way.
+
+use serde::Serialize;
+use tessera_core::account::User;
+use tessera_core::session::SessionRecord;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+/// RFC 3339 in UTC, whole seconds.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339)
+        .unwrap_or_else(|_| t.unix_timestamp().to_string())
+}
+
+/// A user.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct UserView {
+    /// The user's id.
+    pub id: String,
+    /// The normalised (trimmed, lower-case) email.
+    pub email: String,
+}
+
+impl From<&User> for UserView {
+    fn from(u: &User) -> Self {
+        Self {
+            id: u.id.to_string(),
+            email: u.email.to_string(),
+        }
+    }
+}
+
+/// A session as listed to its owner.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SessionView {
+    /// Public handle, for `DELETE /v1/sessions/{id}`. Not the cookie secret.
+    pub id: String,
+    /// `session` (a cookie session); `token` (a refresh family) comes with JWT mode.
+    #[schema(example = "session")]
+    pub kind: &'static str,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub last_seen_at: String,
+    /// Absolute expiry.
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    /// Idle expiry (slides with use, in steps of the touch interval).
+    #[schema(format = DateTime)]
+    pub idle_expires_at: String,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+    /// Whether this is the session making the request.
+    pub current: bool,
+}
+
+impl SessionView {
+    /// The view of `s`; `current` when it is the caller's own.
+    pub fn new(s: &SessionRecord, current: bool) -> Self {
+        Self {
+            id: s.id.to_string(),
+            kind: "session",
+            created_at: rfc3339(s.created_at),
+            last_seen_at: rfc3339(s.last_seen_at),
+            expires_at: rfc3339(s.expires_at),
+            idle_expires_at: rfc3339(s.idle_expires_at),
+            user_agent: s.device.user_agent.clone(),
+            ip: s.device.ip.clone(),
+            current,
+        }
+    }
+}
