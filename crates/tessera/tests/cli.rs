@@ -1,0 +1,350 @@
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! The `tessera` binary as users run it: `serve`, `user add`, `user list`, bad configuration.
+//! Each test runs the real binary in its own temporary directory, bounded by timeouts.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+/// Generous: a loaded CI machine may be slow to start the binary, never this slow.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+const STOP_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A `tessera` command in `dir`, with none of the caller's `TESSERA_*` variables, so the
+/// environment the tests run in cannot change what they see.
+fn tessera(dir: &Path) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir);
+    for (key, _) in std::env::vars_os() {
+        if key
+            .to_string_lossy()
+            .to_ascii_uppercase()
+            .starts_with("TESSERA_")
+        {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+/// A port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs a command to completion, feeding `stdin`, within a time limit.
+fn run(mut cmd: Command, stdin: &str) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    wait_with_timeout(child, START_TIMEOUT)
+}
+
+fn wait_with_timeout(mut child: Child, limit: Duration) -> Output {
+    let deadline = Instant::now() + limit;
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            child.kill().ok();
+            panic!("the command did not finish within {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A running `tessera serve`, killed if a test fails before stopping it.
+struct Server {
+    child: Option<Child>,
+    line: String,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Server {
+    fn start(dir: &Path, port: u16) -> Self {
+        let mut child = tessera(dir)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--database", "sqlite://data/tessera.db"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let (line_tx, line_rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let _ = line_tx.send(line.unwrap_or_default());
+            }
+        });
+        let (err_tx, err_rx) = mpsc::channel();
+        let mut stderr = child.stderr.take().unwrap();
+        thread::spawn(move || {
+            let mut all = String::new();
+            let _ = stderr.read_to_string(&mut all);
+            let _ = err_tx.send(all);
+        });
+        let mut server = Self {
+            child: Some(child),
+            line: String::new(),
+            stderr: err_rx,
+        };
+        match line_rx.recv_timeout(START_TIMEOUT) {
+            Ok(line) => server.line = line,
+            Err(_) => {
+                let stderr = server.kill();
+                panic!("serve printed no listen line; stderr:\n{stderr}");
+            }
+        }
+        server
+    }
+
+    /// Sends SIGTERM and waits for the exit.
+    fn terminate(&mut self) -> (std::process::ExitStatus, Duration, String) {
+        let child = self.child.take().unwrap();
+        let sent = Instant::now();
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let out = wait_with_timeout(child, STOP_TIMEOUT);
+        let stderr = self.stderr.recv_timeout(STOP_TIMEOUT).unwrap_or_default();
+        (out.status, sent.elapsed(), stderr)
+    }
+
+    fn kill(&mut self) -> String {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+        self.stderr.recv_timeout(STOP_TIMEOUT).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().ok();
+            child.wait().ok();
+        }
+    }
+}
+
+/// One HTTP/1.1 GET on an open connection; returns the status code. Reads exactly the
+/// response (by Content-Length) so the connection stays usable for keep-alive.
+fn get(stream: &mut TcpStream, port: u16, path: &str) -> u16 {
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        if header.trim().is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).unwrap();
+    status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP response: {status_line:?}"))
+}
+
+fn connect(port: u16) -> TcpStream {
+    let stream = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port))).unwrap();
+    stream.set_read_timeout(Some(STOP_TIMEOUT)).unwrap();
+    stream
+}
+
+#[test]
+fn serve_prints_where_it_listens_answers_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    let port = free_port();
+    let mut server = Server::start(dir.path(), port);
+
+    assert!(
+        server
+            .line
+            .starts_with(&format!("tessera listening on http://127.0.0.1:{port} (")),
+        "{}",
+        server.line
+    );
+    assert!(
+        server.line.contains("store: sqlite ./data/tessera.db"),
+        "{}",
+        server.line
+    );
+    assert!(
+        server.line.contains("sessions: idle 30m, absolute 12h"),
+        "{}",
+        server.line
+    );
+    assert!(dir.path().join("data/tessera.db").exists());
+
+    // A client keeps its connection open: shutdown must still be prompt.
+    let mut idle = connect(port);
+    assert_eq!(get(&mut idle, port, "/healthz"), 200);
+
+    let (status, took, stderr) = server.terminate();
+    assert!(status.success(), "exit {status:?}; stderr:\n{stderr}");
+    assert!(took < Duration::from_secs(5), "took {took:?} to stop");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+}
+
+#[test]
+fn a_bad_env_value_stops_serve_with_the_key_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = tessera(dir.path());
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .env("TESSERA_SESSION__IDLE_TIMEOUT", "soon")
+        .env("TESSERA_TEST_POSTGRES", "postgres://not/a/key");
+    let out = run(cmd, "");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+    assert!(stderr.contains("invalid configuration"), "{stderr}");
+    assert!(stderr.contains("`session.idle_timeout`"), "{stderr}");
+    assert!(
+        stderr.contains("environment variable `TESSERA_SESSION__IDLE_TIMEOUT`"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn serve_fails_cleanly_when_the_port_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut cmd = tessera(dir.path());
+    cmd.args(["serve", "--database", "memory:", "--listen", &addr]);
+    let out = run(cmd, "");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("could not listen on {addr}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn user_add_reads_the_password_from_stdin_and_user_list_shows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ["--database", "sqlite://users.db"];
+
+    let mut add = tessera(dir.path());
+    add.args(["user", "add", "Ada@Example.com"]).args(db);
+    let out = run(add, "correct horse battery staple\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains("added user"),
+        "{}",
+        text(&out.stdout)
+    );
+
+    let mut again = tessera(dir.path());
+    again.args(["user", "add", "ada@example.com"]).args(db);
+    let out = run(again, "another password\n");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("exists"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    let mut list = tessera(dir.path());
+    list.args(["user", "list"]).args(db);
+    let out = run(list, "");
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(stdout.lines().next().unwrap().contains("EMAIL"), "{stdout}");
+    assert!(stdout.contains("ada@example.com"), "{stdout}");
+    assert!(stdout.contains("1 user"), "{stdout}");
+    assert!(!stdout.contains("horse"), "{stdout}");
+}
+
+#[test]
+fn user_add_refuses_a_short_password_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut add = tessera(dir.path());
+    add.args([
+        "user",
+        "add",
+        "bob@example.com",
+        "--database",
+        "sqlite://u.db",
+    ]);
+    let out = run(add, "short\n");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("password must be at least 8 bytes"),
+        "{stderr}"
+    );
+
+    let mut list = tessera(dir.path());
+    list.args(["user", "list", "--database", "sqlite://u.db"]);
+    let out = run(list, "");
+    assert!(
+        text(&out.stdout).contains("0 users"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn version_and_help() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut version = tessera(dir.path());
+    version.arg("--version");
+    let out = run(version, "");
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("tessera {}", env!("CARGO_PKG_VERSION"))
+    );
+
+    let mut help = tessera(dir.path());
+    help.args(["user", "add", "--help"]);
+    let out = run(help, "");
+    assert!(out.status.success());
+    assert!(
+        !text(&out.stdout).contains("--password"),
+        "no password flag"
+    );
+}
