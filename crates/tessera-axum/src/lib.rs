@@ -1,8 +1,15 @@
 //! Tessera's HTTP API for axum: what the `tessera` binary serves and what a Rust app embeds.
 //!
-//! ```ignore
+//! ```no_run
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! let store = tessera_store::connect("sqlite://tessera.db").await?;
+//! let clock = Arc::new(tessera_core::clock::SystemClock);
+//! let tessera = Arc::new(tessera_core::Tessera::new(store, clock, &Default::default())?);
 //! let app = tessera_axum::router(tessera, tessera_axum::HttpConfig::default());
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
+//! # Ok(()) }
 //! ```
 //! Serve it with connect info: the client address feeds login throttling and device listings.
 //!
