@@ -62,3 +62,10 @@ public_id!(
     SessionId,
     new_v4
 );
+public_id!(
+    /// A refresh family's public handle: one per login in JWT mode, listed beside sessions as a
+    /// device of kind "token" and revocable by it. Random (UUIDv4) like [`SessionId`]; it is
+    /// the `sid` claim of the family's access tokens, never a refresh token.
+    FamilyId,
+    new_v4
+);

@@ -13,11 +13,14 @@ pub mod account;
 pub mod clock;
 pub mod error;
 pub mod id;
+pub mod key;
+pub mod refresh;
 pub mod secret;
 pub mod session;
 pub mod store;
 pub mod tessera;
 pub mod throttle;
+pub mod token;
 
 pub use error::{Error, ErrorCode};
 pub use tessera::{Tessera, TesseraConfig};

@@ -11,11 +11,14 @@ use std::sync::{Mutex, MutexGuard};
 use async_trait::async_trait;
 use tessera_core::account::{Email, PasswordHash, User, UserRecord};
 use tessera_core::clock::{from_unix, truncate};
-use tessera_core::id::{SessionId, UserId};
+use tessera_core::id::{FamilyId, SessionId, UserId};
+use tessera_core::refresh::{RefreshFamily, RefreshTokenRecord};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::SessionRecord;
 use tessera_core::store::{
-    SessionStore, Store, StoreError, ThrottleStore, ThrottleWindow, UserStore,
+    KeyMaterial, KeyStateChange, KeyStateName, KeyStore, RefreshStore, Revocation,
+    RevocationChanges, RevocationStore, SessionStore, Store, StoreError, StoredKey, ThrottleStore,
+    ThrottleWindow, UserStore,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -33,6 +36,28 @@ struct Inner {
     session_by_hash: HashMap<SecretHash, SessionId>,
     sessions_by_user: HashMap<UserId, BTreeSet<SessionId>>,
     throttles: HashMap<String, Window>,
+    families: HashMap<FamilyId, RefreshFamily>,
+    families_by_user: HashMap<UserId, BTreeSet<FamilyId>>,
+    /// Every refresh token hash ever issued, with its family and generation.
+    refresh_tokens: HashMap<SecretHash, (FamilyId, u32)>,
+    tokens_by_family: HashMap<FamilyId, Vec<SecretHash>>,
+    keys: HashMap<String, StoredKey>,
+    server_secrets: HashMap<String, KeyMaterial>,
+    revocations: HashMap<RevocationKey, Versioned>,
+    /// The highest revocation version ever given.
+    revocation_version: u64,
+}
+
+/// What a revocation entry is unique by, as `UNIQUE (kind, key)` in SQL.
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum RevocationKey {
+    Denied(String),
+    Cutoff(UserId),
+}
+
+struct Versioned {
+    version: u64,
+    revocation: Revocation,
 }
 
 /// A throttle window in Unix seconds, as the SQL stores keep it.
@@ -71,6 +96,9 @@ impl fmt::Debug for MemoryStore {
             .field("users", &inner.users.len())
             .field("sessions", &inner.sessions.len())
             .field("throttles", &inner.throttles.len())
+            .field("refresh_families", &inner.families.len())
+            .field("keys", &inner.keys.len())
+            .field("revocations", &inner.revocations.len())
             .finish()
     }
 }
@@ -91,7 +119,69 @@ fn normalise_session(record: &SessionRecord) -> SessionRecord {
     r
 }
 
+fn normalise_family(family: &RefreshFamily) -> RefreshFamily {
+    let mut f = family.clone();
+    f.created_at = truncate(f.created_at);
+    f.last_used_at = truncate(f.last_used_at);
+    f.rotated_at = truncate(f.rotated_at);
+    f.expires_at = truncate(f.expires_at);
+    f.revoked_at = f.revoked_at.map(truncate);
+    f
+}
+
+fn normalise_key(key: &StoredKey) -> StoredKey {
+    let mut k = key.clone();
+    k.created_at = truncate(k.created_at);
+    k.state_changed_at = truncate(k.state_changed_at);
+    k
+}
+
+/// Whether a family ended (expired or was revoked) at or before `t`.
+fn ended_by(f: &RefreshFamily, t: OffsetDateTime) -> bool {
+    f.expires_at <= t || f.revoked_at.is_some_and(|r| r <= t)
+}
+
 impl Inner {
+    fn remove_family(&mut self, id: FamilyId) -> bool {
+        let Some(f) = self.families.remove(&id) else {
+            return false;
+        };
+        for hash in self.tokens_by_family.remove(&id).unwrap_or_default() {
+            self.refresh_tokens.remove(&hash);
+        }
+        if let Some(ids) = self.families_by_user.get_mut(&f.user_id) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.families_by_user.remove(&f.user_id);
+            }
+        }
+        true
+    }
+
+    /// Marks a family revoked at `now` unless it already is. Returns whether it changed.
+    fn revoke_family(&mut self, id: FamilyId, now: OffsetDateTime) -> bool {
+        match self.families.get_mut(&id) {
+            Some(f) if f.revoked_at.is_none() => {
+                f.revoked_at = Some(truncate(now));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Writes a revocation entry under a new version.
+    fn put_revocation(&mut self, key: RevocationKey, revocation: Revocation) {
+        self.revocation_version += 1;
+        let version = self.revocation_version;
+        self.revocations.insert(
+            key,
+            Versioned {
+                version,
+                revocation,
+            },
+        );
+    }
+
     fn remove_session(&mut self, id: SessionId) -> bool {
         let Some(s) = self.sessions.remove(&id) else {
             return false;
@@ -326,6 +416,313 @@ impl ThrottleStore for MemoryStore {
         let before = inner.throttles.len();
         inner.throttles.retain(|_, w| w.resets_at > now);
         Ok((before - inner.throttles.len()) as u64)
+    }
+}
+
+#[async_trait]
+impl RefreshStore for MemoryStore {
+    async fn create_family(
+        &self,
+        family: &RefreshFamily,
+        token_hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        // The same rules as the SQL schema: unique id and hash, an existing user.
+        if inner.families.contains_key(&family.id) {
+            return Err(StoreError::Conflict(
+                "refresh family id already exists".into(),
+            ));
+        }
+        if inner.refresh_tokens.contains_key(token_hash) {
+            return Err(StoreError::Conflict(
+                "refresh token hash already exists".into(),
+            ));
+        }
+        if !inner.users.contains_key(&family.user_id) {
+            return Err(StoreError::Conflict(
+                "refresh family for a user that does not exist".into(),
+            ));
+        }
+        inner
+            .refresh_tokens
+            .insert(*token_hash, (family.id, family.generation));
+        inner.tokens_by_family.insert(family.id, vec![*token_hash]);
+        inner
+            .families_by_user
+            .entry(family.user_id)
+            .or_default()
+            .insert(family.id);
+        inner.families.insert(family.id, normalise_family(family));
+        Ok(())
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        let inner = self.lock();
+        Ok(inner.refresh_tokens.get(hash).and_then(|(id, generation)| {
+            inner.families.get(id).map(|family| RefreshTokenRecord {
+                family: family.clone(),
+                generation: *generation,
+            })
+        }))
+    }
+
+    async fn family(&self, id: FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
+        Ok(self.lock().families.get(&id).cloned())
+    }
+
+    async fn rotate_family(
+        &self,
+        id: FamilyId,
+        from_generation: u32,
+        next_hash: &SecretHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let now = truncate(now);
+        let mut inner = self.lock();
+        let Some(next) = from_generation.checked_add(1) else {
+            return Ok(false);
+        };
+        match inner.families.get(&id) {
+            Some(f)
+                if f.generation == from_generation
+                    && f.revoked_at.is_none()
+                    && f.expires_at > now => {}
+            _ => return Ok(false),
+        }
+        if inner.refresh_tokens.contains_key(next_hash) {
+            return Err(StoreError::Conflict(
+                "refresh token hash already exists".into(),
+            ));
+        }
+        if let Some(f) = inner.families.get_mut(&id) {
+            f.generation = next;
+            f.rotated_at = now;
+            f.last_used_at = now;
+            f.expires_at = truncate(expires_at);
+        }
+        inner.refresh_tokens.insert(*next_hash, (id, next));
+        inner
+            .tokens_by_family
+            .entry(id)
+            .or_default()
+            .push(*next_hash);
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, id: FamilyId, now: OffsetDateTime) -> Result<bool, StoreError> {
+        Ok(self.lock().revoke_family(id, now))
+    }
+
+    async fn revoke_family_of_user(
+        &self,
+        user: UserId,
+        id: FamilyId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        match inner.families.get(&id) {
+            Some(f) if f.user_id == user => Ok(inner.revoke_family(id, now)),
+            _ => Ok(false),
+        }
+    }
+
+    async fn revoke_families_of_user(
+        &self,
+        user: UserId,
+        keep: Option<FamilyId>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyId>, StoreError> {
+        let mut inner = self.lock();
+        let candidates: Vec<FamilyId> = inner
+            .families_by_user
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|id| Some(*id) != keep)
+            .collect();
+        let mut revoked: Vec<(OffsetDateTime, FamilyId)> = Vec::new();
+        for id in candidates {
+            if inner.revoke_family(id, now)
+                && let Some(f) = inner.families.get(&id)
+            {
+                revoked.push((f.created_at, id));
+            }
+        }
+        revoked.sort_unstable();
+        Ok(revoked.into_iter().map(|(_, id)| id).collect())
+    }
+
+    async fn families_of_user(&self, user: UserId) -> Result<Vec<RefreshFamily>, StoreError> {
+        let inner = self.lock();
+        let mut families: Vec<RefreshFamily> = inner
+            .families_by_user
+            .get(&user)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| inner.families.get(id).cloned())
+            .collect();
+        families.sort_by_key(|f| (f.created_at, f.id));
+        Ok(families)
+    }
+
+    async fn purge_families(&self, ended_by_at: OffsetDateTime) -> Result<u64, StoreError> {
+        let t = truncate(ended_by_at);
+        let mut inner = self.lock();
+        let doomed: Vec<FamilyId> = inner
+            .families
+            .values()
+            .filter(|f| ended_by(f, t))
+            .map(|f| f.id)
+            .collect();
+        Ok(doomed
+            .into_iter()
+            .filter(|id| inner.remove_family(*id))
+            .count() as u64)
+    }
+}
+
+#[async_trait]
+impl KeyStore for MemoryStore {
+    async fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if inner.keys.contains_key(&key.kid) {
+            return Err(StoreError::Conflict("key id already exists".into()));
+        }
+        inner.keys.insert(key.kid.clone(), normalise_key(key));
+        Ok(())
+    }
+
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        let inner = self.lock();
+        let mut keys: Vec<StoredKey> = inner.keys.values().cloned().collect();
+        keys.sort_by(|a, b| (a.created_at, &a.kid).cmp(&(b.created_at, &b.kid)));
+        Ok(keys)
+    }
+
+    async fn set_key_states(
+        &self,
+        changes: &[KeyStateChange],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut inner = self.lock();
+        // Run the steps on a scratch copy of the states first, so a failing step changes nothing.
+        let mut states: HashMap<&str, KeyStateName> = HashMap::new();
+        for change in changes {
+            let current = match states.get(change.kid.as_str()) {
+                Some(s) => *s,
+                None => match inner.keys.get(&change.kid) {
+                    Some(k) => k.state,
+                    None => return Ok(false),
+                },
+            };
+            if current != change.from {
+                return Ok(false);
+            }
+            states.insert(&change.kid, change.to);
+        }
+        let at = truncate(at);
+        for (kid, state) in states {
+            if let Some(k) = inner.keys.get_mut(kid) {
+                k.state = state;
+                k.state_changed_at = at;
+            }
+        }
+        Ok(true)
+    }
+
+    async fn delete_key(&self, kid: &str) -> Result<bool, StoreError> {
+        Ok(self.lock().keys.remove(kid).is_some())
+    }
+
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &KeyMaterial,
+    ) -> Result<KeyMaterial, StoreError> {
+        Ok(self
+            .lock()
+            .server_secrets
+            .entry(name.to_owned())
+            .or_insert_with(|| candidate.clone())
+            .clone())
+    }
+}
+
+#[async_trait]
+impl RevocationStore for MemoryStore {
+    async fn deny(&self, key: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        let until = truncate(until);
+        let mut inner = self.lock();
+        let id = RevocationKey::Denied(key.to_owned());
+        if let Some(old) = inner.revocations.get(&id)
+            && old.revocation.until() >= until
+        {
+            return Ok(());
+        }
+        let key = key.to_owned();
+        inner.put_revocation(id, Revocation::Denied { key, until });
+        Ok(())
+    }
+
+    async fn set_cutoff(
+        &self,
+        user: UserId,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let (mut at, mut until) = (truncate(at), truncate(until));
+        let mut inner = self.lock();
+        let id = RevocationKey::Cutoff(user);
+        if let Some(Versioned {
+            revocation:
+                Revocation::Cutoff {
+                    at: old_at,
+                    until: old_until,
+                    ..
+                },
+            ..
+        }) = inner.revocations.get(&id)
+        {
+            if *old_at >= at && *old_until >= until {
+                return Ok(());
+            }
+            at = at.max(*old_at);
+            until = until.max(*old_until);
+        }
+        inner.put_revocation(id, Revocation::Cutoff { user, at, until });
+        Ok(())
+    }
+
+    async fn revocations_since(&self, version: u64) -> Result<RevocationChanges, StoreError> {
+        let inner = self.lock();
+        let since = if version > inner.revocation_version {
+            0
+        } else {
+            version
+        };
+        let mut changed: Vec<&Versioned> = inner
+            .revocations
+            .values()
+            .filter(|v| v.version > since)
+            .collect();
+        changed.sort_unstable_by_key(|v| v.version);
+        Ok(RevocationChanges {
+            version: inner.revocation_version,
+            revocations: changed.into_iter().map(|v| v.revocation.clone()).collect(),
+        })
+    }
+
+    async fn purge_revocations(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let now = truncate(now);
+        let mut inner = self.lock();
+        let before = inner.revocations.len();
+        inner.revocations.retain(|_, v| v.revocation.until() > now);
+        Ok((before - inner.revocations.len()) as u64)
     }
 }
 

@@ -3,7 +3,10 @@
 //! WAL journal, so readers never wait for the writer; `synchronous=NORMAL`, which in WAL mode
 //! can lose the last commits on power loss but never corrupts; a 5 s busy timeout, so the
 //! single writer slot is waited for rather than failed; foreign keys on, so deleting a user
-//! deletes its sessions. Every operation is one SQL statement, hence atomic on its own.
+//! deletes its sessions. Every operation is one SQL statement, hence atomic on its own, or a
+//! transaction whose first statement writes (so it takes the write lock before it reads
+//! anything and cannot act on a stale snapshot): creating and rotating a refresh family,
+//! changing key states together, purging families with their token hashes.
 
 use std::fmt;
 use std::path::Path;
@@ -17,11 +20,14 @@ use sqlx::sqlite::{
 };
 use tessera_core::account::{Email, PasswordHash, User, UserRecord};
 use tessera_core::clock::from_unix;
-use tessera_core::id::{SessionId, UserId};
+use tessera_core::id::{FamilyId, SessionId, UserId};
+use tessera_core::refresh::{RefreshFamily, RefreshTokenRecord};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Device, SessionRecord};
 use tessera_core::store::{
-    SessionStore, Store, StoreError, ThrottleStore, ThrottleWindow, UserStore,
+    KeyMaterial, KeyStateChange, KeyStateName, KeyStore, RefreshStore, Revocation,
+    RevocationChanges, RevocationStore, SessionStore, Store, StoreError, StoredKey, ThrottleStore,
+    ThrottleWindow, UserStore,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -431,6 +437,478 @@ impl ThrottleStore for SqliteStore {
 
     async fn purge_expired_throttles(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         let done = sqlx::query("DELETE FROM throttle WHERE resets_at <= ?1")
+            .bind(unix(now))
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+fn parse_family_id(s: &str) -> Result<FamilyId, StoreError> {
+    FamilyId::from_str(s).map_err(|e| corrupt(&format!("family id {s:?} is not a UUID"), e))
+}
+
+fn generation(what: &str, g: i64) -> Result<u32, StoreError> {
+    u32::try_from(g).map_err(|_| corrupt(what, format_args!("generation {g} is out of range")))
+}
+
+/// The columns of a family, in [`FamilyRow`] order, for `concat!` into static SQL.
+macro_rules! family_columns {
+    () => {
+        "f.id, f.user_id, f.generation, f.created_at, f.last_used_at, f.rotated_at, \
+         f.expires_at, f.revoked_at, f.user_agent, f.ip"
+    };
+}
+
+type FamilyRow = (
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+fn family_from_row(row: FamilyRow) -> Result<RefreshFamily, StoreError> {
+    let (id, user_id, g, created, used, rotated, expires, revoked, user_agent, ip) = row;
+    Ok(RefreshFamily {
+        generation: generation(&format!("refresh family {id}"), g)?,
+        id: parse_family_id(&id)?,
+        user_id: parse_user_id(&user_id)?,
+        created_at: from_unix(created),
+        last_used_at: from_unix(used),
+        rotated_at: from_unix(rotated),
+        expires_at: from_unix(expires),
+        revoked_at: revoked.map(from_unix),
+        device: Device { user_agent, ip },
+    })
+}
+
+type KeyRow = (String, String, String, Vec<u8>, Option<String>, i64, i64);
+
+fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
+    let (kid, algorithm, state, material, public_jwk, created, changed) = row;
+    Ok(StoredKey {
+        state: KeyStateName::from_str(&state).map_err(|e| corrupt(&format!("key {kid:?}"), e))?,
+        kid,
+        algorithm,
+        material: KeyMaterial::from_vec(material),
+        public_jwk,
+        created_at: from_unix(created),
+        state_changed_at: from_unix(changed),
+    })
+}
+
+type RevocationRow = (String, String, Option<i64>, i64);
+
+fn revocation_from_row((kind, key, at, until): RevocationRow) -> Result<Revocation, StoreError> {
+    let until = from_unix(until);
+    match (kind.as_str(), at) {
+        ("deny", _) => Ok(Revocation::Denied { key, until }),
+        ("cutoff", Some(at)) => Ok(Revocation::Cutoff {
+            user: parse_user_id(&key)?,
+            at: from_unix(at),
+            until,
+        }),
+        _ => Err(corrupt(
+            &format!("revocation {kind:?} {key:?}"),
+            "unknown kind or missing cutoff time",
+        )),
+    }
+}
+
+fn version_of(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+#[async_trait]
+impl RefreshStore for SqliteStore {
+    async fn create_family(
+        &self,
+        f: &RefreshFamily,
+        token_hash: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "INSERT INTO refresh_families (id, user_id, generation, created_at, last_used_at, \
+             rotated_at, expires_at, revoked_at, user_agent, ip) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .bind(f.id.to_string())
+        .bind(f.user_id.to_string())
+        .bind(i64::from(f.generation))
+        .bind(unix(f.created_at))
+        .bind(unix(f.last_used_at))
+        .bind(unix(f.rotated_at))
+        .bind(unix(f.expires_at))
+        .bind(f.revoked_at.map(unix))
+        .bind(f.device.user_agent.as_deref())
+        .bind(f.device.ip.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        sqlx::query("INSERT INTO refresh_tokens (hash, family_id, generation) VALUES (?1, ?2, ?3)")
+            .bind(&token_hash.as_bytes()[..])
+            .bind(f.id.to_string())
+            .bind(i64::from(f.generation))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn find_refresh_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        type TokenRow = (
+            String,
+            String,
+            i64,
+            i64,
+            i64,
+            i64,
+            i64,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            i64,
+        );
+        let row = sqlx::query_as::<_, TokenRow>(concat!(
+            "SELECT ",
+            family_columns!(),
+            ", t.generation FROM refresh_tokens t \
+             JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = ?1"
+        ))
+        .bind(&hash.as_bytes()[..])
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let Some((a, b, c, d, e, f, g, h, i, j, token_generation)) = row else {
+            return Ok(None);
+        };
+        let family = family_from_row((a, b, c, d, e, f, g, h, i, j))?;
+        let generation = generation(
+            &format!("refresh token of family {}", family.id),
+            token_generation,
+        )?;
+        Ok(Some(RefreshTokenRecord { family, generation }))
+    }
+
+    async fn family(&self, id: FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
+        sqlx::query_as::<_, FamilyRow>(concat!(
+            "SELECT ",
+            family_columns!(),
+            " FROM refresh_families f WHERE f.id = ?1"
+        ))
+        .bind(id.to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .map(family_from_row)
+        .transpose()
+    }
+
+    async fn rotate_family(
+        &self,
+        id: FamilyId,
+        from_generation: u32,
+        next_hash: &SecretHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let Some(next) = from_generation.checked_add(1) else {
+            return Ok(false);
+        };
+        // The conditional UPDATE is the compare-and-set: it is the transaction's first
+        // statement, so it waits for SQLite's write lock and then sees the latest row; of
+        // racing rotations, only the first matches `generation = from_generation`.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let done = sqlx::query(
+            "UPDATE refresh_families \
+             SET generation = ?3, rotated_at = ?4, last_used_at = ?4, expires_at = ?5 \
+             WHERE id = ?1 AND generation = ?2 AND revoked_at IS NULL AND expires_at > ?4",
+        )
+        .bind(id.to_string())
+        .bind(i64::from(from_generation))
+        .bind(i64::from(next))
+        .bind(unix(now))
+        .bind(unix(expires_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        if done.rows_affected() == 0 {
+            tx.rollback().await.map_err(map_err)?;
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO refresh_tokens (hash, family_id, generation) VALUES (?1, ?2, ?3)")
+            .bind(&next_hash.as_bytes()[..])
+            .bind(id.to_string())
+            .bind(i64::from(next))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, id: FamilyId, now: OffsetDateTime) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(unix(now))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_family_of_user(
+        &self,
+        user: UserId,
+        id: FamilyId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = ?3 \
+             WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(user.to_string())
+        .bind(unix(now))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn revoke_families_of_user(
+        &self,
+        user: UserId,
+        keep: Option<FamilyId>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyId>, StoreError> {
+        let mut rows = sqlx::query_as::<_, (i64, String)>(
+            "UPDATE refresh_families SET revoked_at = ?3 \
+             WHERE user_id = ?1 AND revoked_at IS NULL AND (?2 IS NULL OR id <> ?2) \
+             RETURNING created_at, id",
+        )
+        .bind(user.to_string())
+        .bind(keep.map(|k| k.to_string()))
+        .bind(unix(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.sort_unstable();
+        rows.iter().map(|(_, id)| parse_family_id(id)).collect()
+    }
+
+    async fn families_of_user(&self, user: UserId) -> Result<Vec<RefreshFamily>, StoreError> {
+        sqlx::query_as::<_, FamilyRow>(concat!(
+            "SELECT ",
+            family_columns!(),
+            " FROM refresh_families f WHERE f.user_id = ?1 ORDER BY f.created_at, f.id"
+        ))
+        .bind(user.to_string())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(family_from_row)
+        .collect()
+    }
+
+    async fn purge_families(&self, ended_by: OffsetDateTime) -> Result<u64, StoreError> {
+        // The foreign key would cascade to the token hashes; deleting them explicitly keeps
+        // the purge complete even on a connection opened without foreign keys.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families \
+             WHERE expires_at <= ?1 OR revoked_at <= ?1)",
+        )
+        .bind(unix(ended_by))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let done =
+            sqlx::query("DELETE FROM refresh_families WHERE expires_at <= ?1 OR revoked_at <= ?1")
+                .bind(unix(ended_by))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+}
+
+#[async_trait]
+impl KeyStore for SqliteStore {
+    async fn insert_key(&self, k: &StoredKey) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO signing_keys (kid, algorithm, state, material, public_jwk, created_at, \
+             state_changed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&k.kid)
+        .bind(&k.algorithm)
+        .bind(k.state.as_str())
+        .bind(k.material.expose())
+        .bind(k.public_jwk.as_deref())
+        .bind(unix(k.created_at))
+        .bind(unix(k.state_changed_at))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        sqlx::query_as::<_, KeyRow>(
+            "SELECT kid, algorithm, state, material, public_jwk, created_at, state_changed_at \
+             FROM signing_keys ORDER BY created_at, kid",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?
+        .into_iter()
+        .map(key_from_row)
+        .collect()
+    }
+
+    async fn set_key_states(
+        &self,
+        changes: &[KeyStateChange],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        if changes.is_empty() {
+            return Ok(true);
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for c in changes {
+            let done = sqlx::query(
+                "UPDATE signing_keys SET state = ?3, state_changed_at = ?4 \
+                 WHERE kid = ?1 AND state = ?2",
+            )
+            .bind(&c.kid)
+            .bind(c.from.as_str())
+            .bind(c.to.as_str())
+            .bind(unix(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if done.rows_affected() == 0 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn delete_key(&self, kid: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM signing_keys WHERE kid = ?1")
+            .bind(kid)
+            .execute(&self.pool)
+            .await
+            .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &KeyMaterial,
+    ) -> Result<KeyMaterial, StoreError> {
+        // One statement: the first writer inserts; every later one "updates" the row to itself,
+        // which makes RETURNING hand back the bytes already stored.
+        let material: Vec<u8> = sqlx::query_scalar(
+            "INSERT INTO server_secrets (name, material) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE SET material = server_secrets.material \
+             RETURNING material",
+        )
+        .bind(name)
+        .bind(candidate.expose())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(KeyMaterial::from_vec(material))
+    }
+}
+
+#[async_trait]
+impl RevocationStore for SqliteStore {
+    async fn deny(&self, key: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        // REPLACE deletes the old row and inserts a new one, which gets a new AUTOINCREMENT
+        // version; an entry that is already at least as strong is left alone.
+        sqlx::query(
+            "INSERT OR REPLACE INTO revocations (kind, key, at, until) \
+             SELECT 'deny', ?1, NULL, ?2 WHERE NOT EXISTS \
+             (SELECT 1 FROM revocations WHERE kind = 'deny' AND key = ?1 AND until >= ?2)",
+        )
+        .bind(key)
+        .bind(unix(until))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn set_cutoff(
+        &self,
+        user: UserId,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT OR REPLACE INTO revocations (kind, key, at, until) \
+             SELECT 'cutoff', ?1, max(?2, coalesce(old.at, ?2)), max(?3, coalesce(old.until, ?3)) \
+             FROM (SELECT 1) LEFT JOIN revocations AS old \
+               ON old.kind = 'cutoff' AND old.key = ?1 \
+             WHERE old.version IS NULL OR old.at < ?2 OR old.until < ?3",
+        )
+        .bind(user.to_string())
+        .bind(unix(at))
+        .bind(unix(until))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn revocations_since(&self, version: u64) -> Result<RevocationChanges, StoreError> {
+        // One read transaction, so the version and the rows come from the same snapshot.
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let current: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'revocations'")
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let current = version_of(current.unwrap_or(0));
+        let since = if version > current { 0 } else { version };
+        let rows = sqlx::query_as::<_, RevocationRow>(
+            "SELECT kind, key, at, until FROM revocations WHERE version > ?1 ORDER BY version",
+        )
+        .bind(i64::try_from(since).unwrap_or(i64::MAX))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(RevocationChanges {
+            version: current,
+            revocations: rows
+                .into_iter()
+                .map(revocation_from_row)
+                .collect::<Result<_, _>>()?,
+        })
+    }
+
+    async fn purge_revocations(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM revocations WHERE until <= ?1")
             .bind(unix(now))
             .execute(&self.pool)
             .await

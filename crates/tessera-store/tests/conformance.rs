@@ -5,14 +5,18 @@
 
 use std::sync::Arc;
 
-use sqlx::Row;
+use sqlx::{Column, Row};
 use tempfile::TempDir;
 use tessera_core::account::{Email, PasswordHash, User, UserRecord};
 use tessera_core::clock::from_unix;
-use tessera_core::id::{SessionId, UserId};
+use tessera_core::id::{FamilyId, SessionId, UserId};
+use tessera_core::refresh::RefreshFamily;
 use tessera_core::secret::PlainSecret;
 use tessera_core::session::{Device, SessionRecord};
-use tessera_core::store::{SessionStore, Store, StoreError, ThrottleStore, UserStore};
+use tessera_core::store::{
+    KeyMaterial, KeyStateName, KeyStore, RefreshStore, RevocationStore, SessionStore, Store,
+    StoreError, StoredKey, ThrottleStore, UserStore,
+};
 use tessera_store::conformance::Fixture;
 use tessera_store::{MemoryStore, SqliteStore};
 use time::Duration;
@@ -105,7 +109,7 @@ async fn data_survives_closing_and_reopening_the_file() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(applied, 1);
+        assert_eq!(applied, 2);
         store.close().await;
     }
 }
@@ -261,4 +265,265 @@ async fn other_schemes_are_refused_clearly() {
         msg.contains("postgres") && msg.contains("sqlite://"),
         "{msg}"
     );
+}
+
+// ---- JWT mode tables (SQLite only) ----
+
+fn family(user: UserId, created: i64) -> RefreshFamily {
+    RefreshFamily {
+        id: FamilyId::new(),
+        user_id: user,
+        generation: 0,
+        created_at: from_unix(created),
+        last_used_at: from_unix(created),
+        rotated_at: from_unix(created),
+        expires_at: from_unix(created) + Duration::days(30),
+        revoked_at: None,
+        device: Device::new(Some("curl/8.5"), Some("192.0.2.1".into())),
+    }
+}
+
+fn signing_key(kid: &str, material: &[u8]) -> StoredKey {
+    StoredKey {
+        kid: kid.into(),
+        algorithm: "EdDSA".into(),
+        state: KeyStateName::Active,
+        material: KeyMaterial::from_vec(material.to_vec()),
+        public_jwk: Some(format!(r#"{{"kty":"OKP","kid":"{kid}"}}"#)),
+        created_at: from_unix(0),
+        state_changed_at: from_unix(0),
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Refresh tokens are stored only as 32-byte hashes; private key bytes only in
+/// `signing_keys.material`, server secrets only in `server_secrets.material`.
+#[tokio::test]
+async fn jwt_tables_hold_only_hashes_and_keys_only_where_they_belong() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    let u = user(0);
+    store.create_user(&u).await.unwrap();
+    let mut tokens = Vec::new();
+    for i in 0..3 {
+        let f = family(u.user.id, i);
+        let t0 = PlainSecret::generate().unwrap();
+        store.create_family(&f, &t0.hash()).await.unwrap();
+        tokens.push(t0);
+        for g in 0..3u32 {
+            let next = PlainSecret::generate().unwrap();
+            let now = from_unix(i + 10);
+            assert!(
+                store
+                    .rotate_family(f.id, g, &next.hash(), now, now + Duration::days(30))
+                    .await
+                    .unwrap()
+            );
+            tokens.push(next);
+        }
+    }
+    let private = b"-----PRIVATE KEY BYTES 0123456789abcdef-----";
+    store.insert_key(&signing_key("k1", private)).await.unwrap();
+    let secret = b"server secret bytes 0123456789abcdef";
+    store
+        .server_secret("refresh", &KeyMaterial::from_vec(secret.to_vec()))
+        .await
+        .unwrap();
+    store.deny("sid:x", from_unix(100)).await.unwrap();
+    store
+        .set_cutoff(u.user.id, from_unix(1), from_unix(100))
+        .await
+        .unwrap();
+
+    let hashes: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE length(hash) = 32")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(hashes, tokens.len() as i64);
+
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    for needed in [
+        "refresh_families",
+        "refresh_tokens",
+        "signing_keys",
+        "server_secrets",
+        "revocations",
+    ] {
+        assert!(
+            tables.iter().any(|t| t == needed),
+            "{needed} missing from {tables:?}"
+        );
+    }
+    for table in &tables {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!("SELECT * FROM \"{table}\"")))
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+        for row in &rows {
+            for i in 0..row.len() {
+                let column = row.columns()[i].name().to_owned();
+                let text: Option<String> = row.try_get(i).ok().flatten();
+                let bytes: Option<Vec<u8>> = row.try_get(i).ok().flatten();
+                let raw = bytes.unwrap_or_else(|| text.unwrap_or_default().into_bytes());
+                for t in &tokens {
+                    assert!(
+                        !contains(&raw, t.expose().as_bytes()),
+                        "a refresh token in {table}.{column}"
+                    );
+                }
+                let where_ = (table.as_str(), column.as_str());
+                assert_eq!(
+                    contains(&raw, private),
+                    where_ == ("signing_keys", "material"),
+                    "private key bytes in {table}.{column}"
+                );
+                assert_eq!(
+                    contains(&raw, secret),
+                    where_ == ("server_secrets", "material"),
+                    "server secret bytes in {table}.{column}"
+                );
+            }
+        }
+    }
+}
+
+/// JWT-mode state survives reopening the file, and revocation versions keep growing.
+#[tokio::test]
+async fn jwt_state_survives_reopening_and_versions_never_go_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tessera.db");
+    let u = user(0);
+    let f = family(u.user.id, 0);
+    let t0 = PlainSecret::generate().unwrap();
+    let key = signing_key("k1", b"bytes");
+    let version = {
+        let store = SqliteStore::open(&path).await.unwrap();
+        store.create_user(&u).await.unwrap();
+        store.create_family(&f, &t0.hash()).await.unwrap();
+        store.insert_key(&key).await.unwrap();
+        store.deny("jti:a", from_unix(10)).await.unwrap();
+        store.deny("jti:b", from_unix(10)).await.unwrap();
+        // Purging the newest entry must not let its version be given again.
+        store.purge_revocations(from_unix(10)).await.unwrap();
+        let v = store.revocations_since(0).await.unwrap().version;
+        store.close().await;
+        v
+    };
+    let store = SqliteStore::open(&path).await.unwrap();
+    let found = store.find_refresh_token(&t0.hash()).await.unwrap().unwrap();
+    assert_eq!((found.family, found.generation), (f, 0));
+    assert_eq!(store.keys().await.unwrap(), vec![key]);
+    assert_eq!(store.revocations_since(0).await.unwrap().version, version);
+    store.deny("jti:c", from_unix(20)).await.unwrap();
+    let c = store.revocations_since(version).await.unwrap();
+    assert!(c.version > version);
+    assert_eq!(c.revocations.len(), 1);
+}
+
+/// Deleting a user deletes its refresh families and their token hashes.
+#[tokio::test]
+async fn deleting_a_user_deletes_its_families_and_token_hashes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    let u = user(0);
+    store.create_user(&u).await.unwrap();
+    let f = family(u.user.id, 0);
+    let t0 = PlainSecret::generate().unwrap();
+    store.create_family(&f, &t0.hash()).await.unwrap();
+    sqlx::query("DELETE FROM users WHERE id = ?1")
+        .bind(u.user.id.to_string())
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(store.family(f.id).await.unwrap(), None);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(left, 0);
+}
+
+#[tokio::test]
+async fn jwt_operations_on_a_closed_pool_are_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    store.pool().close().await;
+    let t = from_unix(0);
+    assert!(matches!(
+        store
+            .rotate_family(
+                FamilyId::new(),
+                0,
+                &PlainSecret::generate().unwrap().hash(),
+                t,
+                t
+            )
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store
+            .create_family(
+                &family(UserId::new(), 0),
+                &PlainSecret::generate().unwrap().hash()
+            )
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.keys().await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store
+            .server_secret("x", &KeyMaterial::from_vec(vec![1]))
+            .await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.revocations_since(0).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.deny("jti:x", t).await,
+        Err(StoreError::Unavailable(_))
+    ));
+}
+
+#[tokio::test]
+async fn jwt_rows_that_do_not_decode_are_corrupt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("t.db")).await.unwrap();
+    sqlx::query(
+        "INSERT INTO revocations (kind, key, at, until) VALUES ('cutoff', 'not-a-uuid', 1, 2)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    assert!(matches!(
+        store.revocations_since(0).await,
+        Err(StoreError::Corrupt(_))
+    ));
+
+    // The schema refuses what would not decode in the first place.
+    for bad in [
+        "INSERT INTO signing_keys VALUES ('k', 'EdDSA', 'Active', x'00', NULL, 0, 0)",
+        "INSERT INTO refresh_tokens VALUES (x'0011', 'f', 0)",
+        "INSERT INTO revocations (kind, key, at, until) VALUES ('deny', 'k', 5, 6)",
+        "INSERT INTO revocations (kind, key, at, until) VALUES ('cutoff', 'k', NULL, 6)",
+    ] {
+        assert!(
+            sqlx::query(bad).execute(store.pool()).await.is_err(),
+            "{bad}"
+        );
+    }
 }

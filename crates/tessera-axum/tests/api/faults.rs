@@ -7,11 +7,13 @@ use async_trait::async_trait;
 use axum::http::StatusCode;
 use serde_json::json;
 use tessera_core::account::{Email, PasswordHash, User, UserRecord};
-use tessera_core::id::{SessionId, UserId};
+use tessera_core::id::{FamilyId, SessionId, UserId};
+use tessera_core::refresh::{RefreshFamily, RefreshTokenRecord};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::SessionRecord;
 use tessera_core::store::{
-    SessionStore, Store, StoreError, ThrottleStore, ThrottleWindow, UserStore,
+    KeyMaterial, KeyStateChange, KeyStore, RefreshStore, RevocationChanges, RevocationStore,
+    SessionStore, Store, StoreError, StoredKey, ThrottleStore, ThrottleWindow, UserStore,
 };
 use tessera_store::memory::MemoryStore;
 use time::{Duration, OffsetDateTime};
@@ -126,6 +128,125 @@ impl ThrottleStore for Flaky {
     async fn purge_expired_throttles(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
         self.check()?;
         self.inner.purge_expired_throttles(now).await
+    }
+}
+
+#[async_trait]
+impl RefreshStore for Flaky {
+    async fn create_family(&self, f: &RefreshFamily, h: &SecretHash) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.create_family(f, h).await
+    }
+    async fn find_refresh_token(
+        &self,
+        h: &SecretHash,
+    ) -> Result<Option<RefreshTokenRecord>, StoreError> {
+        self.check()?;
+        self.inner.find_refresh_token(h).await
+    }
+    async fn family(&self, id: FamilyId) -> Result<Option<RefreshFamily>, StoreError> {
+        self.check()?;
+        self.inner.family(id).await
+    }
+    async fn rotate_family(
+        &self,
+        id: FamilyId,
+        from: u32,
+        next: &SecretHash,
+        now: OffsetDateTime,
+        expires_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner
+            .rotate_family(id, from, next, now, expires_at)
+            .await
+    }
+    async fn revoke_family(&self, id: FamilyId, now: OffsetDateTime) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.revoke_family(id, now).await
+    }
+    async fn revoke_family_of_user(
+        &self,
+        u: UserId,
+        id: FamilyId,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.revoke_family_of_user(u, id, now).await
+    }
+    async fn revoke_families_of_user(
+        &self,
+        u: UserId,
+        keep: Option<FamilyId>,
+        now: OffsetDateTime,
+    ) -> Result<Vec<FamilyId>, StoreError> {
+        self.check()?;
+        self.inner.revoke_families_of_user(u, keep, now).await
+    }
+    async fn families_of_user(&self, u: UserId) -> Result<Vec<RefreshFamily>, StoreError> {
+        self.check()?;
+        self.inner.families_of_user(u).await
+    }
+    async fn purge_families(&self, ended_by: OffsetDateTime) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.purge_families(ended_by).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for Flaky {
+    async fn insert_key(&self, k: &StoredKey) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.insert_key(k).await
+    }
+    async fn keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.check()?;
+        self.inner.keys().await
+    }
+    async fn set_key_states(
+        &self,
+        changes: &[KeyStateChange],
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.set_key_states(changes, at).await
+    }
+    async fn delete_key(&self, kid: &str) -> Result<bool, StoreError> {
+        self.check()?;
+        self.inner.delete_key(kid).await
+    }
+    async fn server_secret(
+        &self,
+        name: &str,
+        candidate: &KeyMaterial,
+    ) -> Result<KeyMaterial, StoreError> {
+        self.check()?;
+        self.inner.server_secret(name, candidate).await
+    }
+}
+
+#[async_trait]
+impl RevocationStore for Flaky {
+    async fn deny(&self, key: &str, until: OffsetDateTime) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.deny(key, until).await
+    }
+    async fn set_cutoff(
+        &self,
+        u: UserId,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.check()?;
+        self.inner.set_cutoff(u, at, until).await
+    }
+    async fn revocations_since(&self, version: u64) -> Result<RevocationChanges, StoreError> {
+        self.check()?;
+        self.inner.revocations_since(version).await
+    }
+    async fn purge_revocations(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        self.check()?;
+        self.inner.purge_revocations(now).await
     }
 }
 
