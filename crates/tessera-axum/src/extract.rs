@@ -6,11 +6,12 @@ use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 use serde::de::DeserializeOwned;
-use tessera_core::ErrorCode;
 use tessera_core::account::User;
 use tessera_core::secret::{PlainSecret, ct_eq_str};
 use tessera_core::session::{SessionRecord, csrf_token};
-use tessera_core::tessera::Client;
+use tessera_core::tessera::{Client, Keep};
+use tessera_core::token::AccessClaims;
+use tessera_core::{Error, ErrorCode};
 
 use crate::AppState;
 use crate::problem::ApiError;
@@ -41,6 +42,46 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| ApiError::invalid_request(json_error(&e)))
+    }
+}
+
+/// A body that may be JSON or `application/x-www-form-urlencoded` (RFC 7009 and 7662 clients
+/// send forms). Same bounds and errors as [`JsonBody`].
+#[derive(Debug)]
+pub struct FormOrJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for FormOrJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, ApiError> {
+        let form = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<mime::Mime>().ok())
+            .is_some_and(|m| {
+                m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()
+            });
+        if !form && !is_json(req.headers()) {
+            return Err(ApiError::new(
+                ErrorCode::UnsupportedMediaType,
+                "send the body as application/x-www-form-urlencoded or application/json",
+            ));
+        }
+        let bytes = read_body(req).await?;
+        if form {
+            serde_urlencoded::from_bytes(&bytes)
+                .map(FormOrJson)
+                .map_err(|e| {
+                    ApiError::invalid_request(format!(
+                        "the form does not have the expected fields: {e}"
+                    ))
+                })
+        } else {
+            serde_json::from_slice(&bytes)
+                .map(FormOrJson)
+                .map_err(|e| ApiError::invalid_request(json_error(&e)))
+        }
     }
 }
 
@@ -200,19 +241,111 @@ pub fn is_unsafe(method: &Method) -> bool {
     )
 }
 
-/// A caller with a live session. On POST, PUT, PATCH and DELETE the CSRF token is checked too
-/// (403 `csrf_failed`), so a handler that takes this extractor is CSRF-safe.
+/// The access-token cookie of JWT mode's cookie delivery.
+pub const ACCESS_COOKIE: &str = "tessera_access";
+/// The refresh-token cookie of JWT mode's cookie delivery (`Path=/v1/token`).
+pub const REFRESH_COOKIE: &str = "tessera_refresh";
+
+/// How the caller proved who they are.
+#[derive(Debug)]
+pub enum Credential {
+    /// A session cookie.
+    Session {
+        record: SessionRecord,
+        secret: PlainSecret,
+    },
+    /// An access token in an `Authorization: Bearer` header.
+    Bearer(AccessClaims),
+    /// An access token in the `tessera_access` cookie.
+    AccessCookie(AccessClaims),
+}
+
+/// An authenticated caller, by Bearer header, access-token cookie or session cookie, in that
+/// order (API.md). On POST, PUT, PATCH and DELETE a cookie credential also needs the CSRF
+/// token (403 `csrf_failed`), so a handler that takes this extractor is CSRF-safe.
 #[derive(Debug)]
 pub struct Authenticated {
     pub user: User,
-    pub session: SessionRecord,
-    pub secret: PlainSecret,
+    pub credential: Credential,
 }
 
 impl Authenticated {
-    /// The CSRF token that goes with this session.
-    pub fn csrf_token(&self) -> String {
-        csrf_token(&self.secret)
+    /// `session` or `jwt`.
+    pub fn mode(&self) -> &'static str {
+        match self.credential {
+            Credential::Session { .. } => "session",
+            Credential::Bearer(_) | Credential::AccessCookie(_) => "jwt",
+        }
+    }
+
+    /// When the credential stops working if nothing else happens.
+    pub fn expires_at(&self) -> time::OffsetDateTime {
+        match &self.credential {
+            Credential::Session { record, .. } => record.idle_expires_at.min(record.expires_at),
+            Credential::Bearer(c) | Credential::AccessCookie(c) => c.expires_at(),
+        }
+    }
+
+    /// The session handle or refresh family the credential belongs to.
+    pub fn sid(&self) -> Option<String> {
+        match &self.credential {
+            Credential::Session { record, .. } => Some(record.id.to_string()),
+            Credential::Bearer(c) | Credential::AccessCookie(c) => c.sid.clone(),
+        }
+    }
+
+    /// What the caller's own credential is, so "end every other" operations keep it.
+    pub fn keep(&self) -> Keep {
+        match &self.credential {
+            Credential::Session { record, .. } => Keep {
+                session: Some(record.id),
+                family: None,
+            },
+            Credential::Bearer(c) | Credential::AccessCookie(c) => Keep {
+                session: c.sid.as_deref().and_then(|s| s.parse().ok()),
+                family: c.sid.as_deref().and_then(|s| s.parse().ok()),
+            },
+        }
+    }
+
+    /// The CSRF token a cookie credential needs on unsafe methods; `None` for Bearer.
+    pub fn csrf_token(&self, state: &AppState) -> Option<String> {
+        match &self.credential {
+            Credential::Session { secret, .. } => Some(csrf_token(secret)),
+            Credential::AccessCookie(c) => Some(
+                state
+                    .tessera
+                    .tokens
+                    .csrf_token(c.sid.as_deref().unwrap_or(&c.jti)),
+            ),
+            Credential::Bearer(_) => None,
+        }
+    }
+
+    /// Checks the CSRF header if this credential needs one for `method`.
+    pub fn check_csrf(
+        &self,
+        state: &AppState,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Result<(), ApiError> {
+        if !is_unsafe(method) {
+            return Ok(());
+        }
+        match self.csrf_token(state) {
+            None => Ok(()),
+            Some(expected) => {
+                let presented = headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if ct_eq_str(presented, &expected) {
+                    Ok(())
+                } else {
+                    Err(ApiError::csrf_failed())
+                }
+            }
+        }
     }
 }
 
@@ -221,41 +354,71 @@ impl FromRequestParts<AppState> for Authenticated {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let auth = authenticate(&parts.headers, state).await?.ok_or_else(|| {
-            ApiError::unauthorized("sign in first: no live session cookie was sent")
+            ApiError::unauthorized("sign in first: no live session cookie or access token was sent")
         })?;
-        if is_unsafe(&parts.method) {
-            let presented = parts
-                .headers
-                .get(CSRF_HEADER)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !ct_eq_str(presented, &auth.csrf_token()) {
-                return Err(ApiError::csrf_failed());
-            }
-        }
+        auth.check_csrf(state, &parts.method, &parts.headers)?;
         Ok(auth)
     }
 }
 
-/// The live session behind the request's cookie, if any (no CSRF check).
+/// The `Authorization: Bearer` token, if the header uses that scheme. `Some("")` for a Bearer
+/// header without a token.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// The caller behind the request's credentials, if any (no CSRF check). A Bearer header
+/// decides alone: if it does not verify, the answer is 401 with `WWW-Authenticate`, whatever
+/// cookies came along. A stale access cookie falls through to the session cookie.
 pub async fn authenticate(
     headers: &HeaderMap,
     state: &AppState,
 ) -> Result<Option<Authenticated>, ApiError> {
+    if let Some(token) = bearer_token(headers) {
+        let claims = state
+            .tessera
+            .tokens
+            .authenticate(token)
+            .map_err(ApiError::bearer)?;
+        let user = token_user(state, &claims)
+            .await?
+            .ok_or_else(|| ApiError::bearer(Error::Unauthorized("the account no longer exists")))?;
+        return Ok(Some(Authenticated {
+            user,
+            credential: Credential::Bearer(claims),
+        }));
+    }
+    if let Some(token) = cookie(headers, ACCESS_COOKIE)
+        && let Ok(claims) = state.tessera.tokens.authenticate(token)
+        && let Some(user) = token_user(state, &claims).await?
+    {
+        return Ok(Some(Authenticated {
+            user,
+            credential: Credential::AccessCookie(claims),
+        }));
+    }
     let Some(secret) = session_secret(headers, state) else {
         return Ok(None);
     };
-    let Some(session) = state.tessera.sessions.authenticate(&secret).await? else {
+    let Some(record) = state.tessera.sessions.authenticate(&secret).await? else {
         return Ok(None);
     };
-    let Some(user) = state.tessera.user(session.user_id).await? else {
+    let Some(user) = state.tessera.user(record.user_id).await? else {
         return Ok(None);
     };
     Ok(Some(Authenticated {
         user,
-        session,
-        secret,
+        credential: Credential::Session { record, secret },
     }))
+}
+
+async fn token_user(state: &AppState, claims: &AccessClaims) -> Result<Option<User>, ApiError> {
+    match claims.sub.parse() {
+        Ok(id) => Ok(state.tessera.user(id).await?),
+        Err(_) => Ok(None),
+    }
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! use std::sync::Arc;
 //! let store = tessera_store::connect("sqlite://tessera.db").await?;
 //! let clock = Arc::new(tessera_core::clock::SystemClock);
-//! let tessera = Arc::new(tessera_core::Tessera::new(store, clock, &Default::default())?);
+//! let tessera = Arc::new(tessera_core::Tessera::new(store, clock, &Default::default()).await?);
 //! let app = tessera_axum::router(tessera, tessera_axum::HttpConfig::default());
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>()).await?;
@@ -32,7 +32,7 @@ use ipnet::IpNet;
 use tessera_core::{ErrorCode, Tessera};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -47,6 +47,32 @@ pub struct HttpConfig {
     pub secure_cookies: bool,
     /// Proxies whose `X-Forwarded-For` is believed. Empty: the peer address is the client.
     pub trusted_proxies: Vec<IpNet>,
+    /// Where clients reach this server (for discovery URLs).
+    pub public_url: String,
+    /// The Bearer secret of `/v1/token/introspect`; `None` disables introspection.
+    pub introspection_secret: Option<Redacted>,
+}
+
+/// A configured secret: `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Redacted(String);
+
+impl Redacted {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    /// The secret, for the code that checks it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Redacted(<secret>)")
+    }
 }
 
 impl Default for HttpConfig {
@@ -55,6 +81,8 @@ impl Default for HttpConfig {
             cookie_name: "tessera_session".into(),
             secure_cookies: false,
             trusted_proxies: Vec::new(),
+            public_url: "http://127.0.0.1:8080".into(),
+            introspection_secret: None,
         }
     }
 }
@@ -74,8 +102,16 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(session::login))
         .routes(routes!(session::current))
         .routes(routes!(session::logout))
+        .routes(routes!(session::exchange))
         .routes(routes!(sessions::list))
         .routes(routes!(sessions::revoke))
+        .routes(routes!(sessions::logout_all))
+        .routes(routes!(token::token))
+        .routes(routes!(token::revoke))
+        .routes(routes!(token::introspect))
+        .routes(routes!(discovery::jwks))
+        .routes(routes!(discovery::openid_configuration))
+        .routes(routes!(verify::verify))
         .routes(routes!(me::me))
         .routes(routes!(password::change))
         .routes(routes!(health::healthz))
@@ -95,6 +131,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     components.add_security_scheme(
         "session_cookie",
         SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("tessera_session"))),
+    );
+    components.add_security_scheme(
+        "access_cookie",
+        SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new("tessera_access"))),
+    );
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
+    );
+    components.add_security_scheme(
+        "introspection_secret",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
     doc
 }

@@ -20,6 +20,7 @@ pub struct ApiError {
     detail: String,
     retry_after: Option<Duration>,
     allow: Option<HeaderValue>,
+    bearer_challenge: bool,
 }
 
 /// The body of every error response.
@@ -47,6 +48,7 @@ impl ApiError {
             detail: detail.into(),
             retry_after: None,
             allow: None,
+            bearer_challenge: false,
         }
     }
 
@@ -82,6 +84,14 @@ impl ApiError {
                 "this method is not allowed on this path",
             )
         }
+    }
+
+    /// An error caused by a Bearer token: a 401 also carries
+    /// `WWW-Authenticate: Bearer error="invalid_token"` (RFC 6750).
+    pub fn bearer(e: Error) -> Self {
+        let mut err = Self::from(e);
+        err.bearer_challenge = err.code.status() == 401;
+        err
     }
 
     /// The stable code.
@@ -136,6 +146,12 @@ impl IntoResponse for ApiError {
         }
         if let Some(allow) = self.allow {
             headers.insert(header::ALLOW, allow);
+        }
+        if self.bearer_challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer error=\"invalid_token\""),
+            );
         }
         res
     }

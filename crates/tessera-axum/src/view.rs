@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 use tessera_core::account::User;
+use tessera_core::refresh::RefreshFamily;
 use tessera_core::session::SessionRecord;
+use tessera_core::tessera::DeviceSession;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
@@ -37,7 +39,7 @@ impl From<&User> for UserView {
 pub struct SessionView {
     /// Public handle, for `DELETE /v1/sessions/{id}`. Not the cookie secret.
     pub id: String,
-    /// `session` (a cookie session); `token` (a refresh family) comes with JWT mode.
+    /// `session` (a cookie session) or `token` (a refresh family from `/v1/token`).
     #[schema(example = "session")]
     pub kind: &'static str,
     #[schema(format = DateTime)]
@@ -57,7 +59,35 @@ pub struct SessionView {
 }
 
 impl SessionView {
-    /// The view of `s`; `current` when it is the caller's own.
+    /// The view of a device of either kind; `current` when its id is the caller's `sid`.
+    pub fn of_device(d: &DeviceSession, current_sid: Option<&str>) -> Self {
+        match d {
+            DeviceSession::Session(s) => {
+                Self::new(s, current_sid == Some(s.id.to_string().as_str()))
+            }
+            DeviceSession::Token(f) => {
+                Self::of_family(f, current_sid == Some(f.id.to_string().as_str()))
+            }
+        }
+    }
+
+    /// The view of a refresh family. A family has no idle timeout apart from its refresh
+    /// expiry, which slides with every refresh: both expiry fields show it.
+    pub fn of_family(f: &RefreshFamily, current: bool) -> Self {
+        Self {
+            id: f.id.to_string(),
+            kind: "token",
+            created_at: rfc3339(f.created_at),
+            last_seen_at: rfc3339(f.last_used_at),
+            expires_at: rfc3339(f.expires_at),
+            idle_expires_at: rfc3339(f.expires_at),
+            user_agent: f.device.user_agent.clone(),
+            ip: f.device.ip.clone(),
+            current,
+        }
+    }
+
+    /// The view of a session; `current` when it is the caller's own.
     pub fn new(s: &SessionRecord, current: bool) -> Self {
         Self {
             id: s.id.to_string(),

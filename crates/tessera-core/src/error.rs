@@ -128,6 +128,18 @@ pub enum Error {
     /// Something already exists (an email that is taken).
     #[error("{0}")]
     Conflict(String),
+    /// An unknown, expired or revoked refresh token (or another grant that is not valid).
+    #[error("{0}")]
+    InvalidGrant(&'static str),
+    /// A refresh token used after its rotation (outside the grace): its family is revoked.
+    #[error("this refresh token was already used; every token of its login has been revoked")]
+    RefreshReused,
+    /// An access token that does not verify (bad signature, wrong claims, expired, …).
+    #[error("{0}")]
+    InvalidToken(crate::token::TokenError),
+    /// A valid access token that was revoked.
+    #[error("the access token has been revoked")]
+    TokenRevoked,
     /// The thing does not exist, or is not the caller's to see.
     #[error("{0}")]
     NotFound(&'static str),
@@ -153,6 +165,10 @@ impl Error {
             Self::InvalidCredentials => ErrorCode::InvalidCredentials,
             Self::Unauthorized(_) => ErrorCode::Unauthorized,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::RefreshReused => ErrorCode::RefreshReused,
+            Self::InvalidToken(e) => e.code(),
+            Self::TokenRevoked => ErrorCode::TokenRevoked,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,

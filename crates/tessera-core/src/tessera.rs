@@ -6,20 +6,39 @@ use serde::{Deserialize, Serialize};
 
 use crate::account::{Accounts, HashingPolicy, PasswordHasher, User};
 use crate::clock::Clock;
-use crate::id::{SessionId, UserId};
+use crate::id::{FamilyId, SessionId, UserId};
+use crate::jwt::{Issued, JwtPolicy, Tokens};
+use crate::refresh::RefreshFamily;
 use crate::secret::PlainSecret;
-use crate::session::{Device, NewSession, SessionPolicy, Sessions};
+use crate::session::{Device, NewSession, SessionPolicy, SessionRecord, Sessions};
 use crate::store::Store;
 use crate::throttle::{Attempt, LoginThrottle, ThrottlePolicy};
 use crate::{Error, Result};
 
-/// The domain's configuration (the `[session]`, `[password]` and `[limits]` tables).
+/// The domain's configuration (the `[session]`, `[password]`, `[limits]` and `[jwt]` tables).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TesseraConfig {
     pub session: SessionPolicy,
     pub password: HashingPolicy,
     pub limits: ThrottlePolicy,
+    pub jwt: JwtPolicy,
+}
+
+/// A signed-in device of either kind, for `GET /v1/sessions`.
+#[derive(Debug, Clone)]
+pub enum DeviceSession {
+    /// A cookie session.
+    Session(SessionRecord),
+    /// A refresh family from `/v1/token`.
+    Token(RefreshFamily),
+}
+
+/// What a credential-changing operation leaves alone: the caller's own session or family.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keep {
+    pub session: Option<SessionId>,
+    pub family: Option<FamilyId>,
 }
 
 /// One node's services.
@@ -30,6 +49,7 @@ pub struct Tessera {
     pub accounts: Accounts,
     pub sessions: Sessions,
     pub throttle: LoginThrottle,
+    pub tokens: Tokens,
 }
 
 /// Who is asking: the client address (after trusted-proxy resolution) and user agent.
@@ -46,15 +66,18 @@ impl Client {
 }
 
 impl Tessera {
-    /// Wires the services. Computes one argon2 hash (the dummy for unknown emails).
-    pub fn new(
+    /// Wires the services: computes one argon2 hash (the dummy for unknown emails), loads or
+    /// creates the signing keys, loads the revocations.
+    pub async fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         config: &TesseraConfig,
     ) -> Result<Self> {
         config.session.validate()?;
         let hasher = PasswordHasher::new(config.password)?;
+        let tokens = Tokens::start(store.clone(), clock.clone(), config.jwt.clone()).await?;
         Ok(Self {
+            tokens,
             accounts: Accounts::new(store.clone(), hasher, clock.clone()),
             sessions: Sessions::new(store.clone(), clock.clone(), config.session),
             throttle: LoginThrottle::new(store.clone(), clock.clone(), config.limits),
@@ -113,14 +136,27 @@ impl Tessera {
         Ok((user, session))
     }
 
+    /// JWT-mode login: checks the password (throttled) and starts a refresh family.
+    pub async fn token_login(
+        &self,
+        email: &str,
+        password: String,
+        client: &Client,
+    ) -> Result<(User, Issued)> {
+        let user = self.check_password(email, password, client).await?;
+        let device = Device::new(client.user_agent.as_deref(), client.ip.clone());
+        let issued = self.tokens.issue(user.id, device).await?;
+        Ok((user, issued))
+    }
+
     /// Changes a password (the current one is checked, throttled like a login) and ends every
-    /// other session of the user; the caller's own (`keep`) stays.
+    /// other session and refresh family of the user; the caller's own (`keep`) stays.
     pub async fn change_password(
         &self,
         user: &User,
         current: String,
         new: String,
-        keep: Option<SessionId>,
+        keep: Keep,
         client: &Client,
     ) -> Result<()> {
         let attempt = Attempt::new(user.email.as_str(), client.address());
@@ -136,9 +172,83 @@ impl Tessera {
             other => other?,
         }
         self.throttle.succeeded(&attempt).await?;
-        let ended = self.sessions.revoke_all(user.id, keep).await?;
-        tracing::info!(user = %user.id, ended, "password changed; other sessions ended");
+        let sessions = self.end_sessions(user.id, keep.session).await?;
+        let families = self.tokens.revoke_families(user.id, keep.family).await?;
+        tracing::info!(user = %user.id, sessions, families, "password changed; other sessions ended");
         Ok(())
+    }
+
+    /// Ends every session of `user` but `keep`, and denies the access tokens minted from them.
+    async fn end_sessions(&self, user: UserId, keep: Option<SessionId>) -> Result<usize> {
+        let ids: Vec<SessionId> = self
+            .sessions
+            .list(user)
+            .await?
+            .into_iter()
+            .map(|s| s.id)
+            .filter(|id| Some(*id) != keep)
+            .collect();
+        self.sessions.revoke_all(user, keep).await?;
+        for id in &ids {
+            self.tokens.deny_sid(&id.to_string()).await?;
+        }
+        Ok(ids.len())
+    }
+
+    /// Logs `user` out everywhere: every session, every refresh family, and every access token
+    /// issued before now.
+    pub async fn logout_all(&self, user: UserId) -> Result<()> {
+        // The cutoff first: from here on no earlier access token passes, whatever else fails.
+        self.tokens.cut_off(user).await?;
+        let sessions = self.end_sessions(user, None).await?;
+        let families = self.tokens.revoke_families(user, None).await?;
+        tracing::info!(user = %user, sessions, families, "logged out everywhere");
+        Ok(())
+    }
+
+    /// Every live signed-in device of `user`, sessions and refresh families, oldest first.
+    pub async fn devices(&self, user: UserId) -> Result<Vec<DeviceSession>> {
+        let mut all: Vec<DeviceSession> = self
+            .sessions
+            .list(user)
+            .await?
+            .into_iter()
+            .map(DeviceSession::Session)
+            .collect();
+        all.extend(
+            self.tokens
+                .families(user)
+                .await?
+                .into_iter()
+                .map(DeviceSession::Token),
+        );
+        all.sort_by_key(|d| match d {
+            DeviceSession::Session(s) => s.created_at,
+            DeviceSession::Token(f) => f.created_at,
+        });
+        Ok(all)
+    }
+
+    /// Ends one device of `user`, of either kind, by its public id. `false` if `user` has none
+    /// with that id. Access tokens minted from it are denied too.
+    pub async fn revoke_device(&self, user: UserId, id: &str) -> Result<bool> {
+        if let Ok(session) = id.parse::<SessionId>()
+            && self.sessions.revoke(user, session).await?
+        {
+            self.tokens.deny_sid(id).await?;
+            return Ok(true);
+        }
+        match id.parse::<FamilyId>() {
+            Ok(family) => self.tokens.revoke_family(user, family).await,
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Ends a session (logout) and denies the access tokens minted from it.
+    pub async fn end_session(&self, user: UserId, id: SessionId) -> Result<bool> {
+        let ended = self.sessions.revoke(user, id).await?;
+        self.tokens.deny_sid(&id.to_string()).await?;
+        Ok(ended)
     }
 
     /// The user behind a session, if both still exist.
@@ -146,16 +256,31 @@ impl Tessera {
         self.accounts.user(id).await
     }
 
-    /// Deletes what has expired (sessions, throttle windows). Run periodically.
-    pub async fn purge_expired(&self) -> Result<(u64, u64)> {
-        Ok((
-            self.sessions.purge_expired().await?,
-            self.throttle.purge_expired().await?,
-        ))
+    /// Deletes what has expired (sessions, throttle windows, ended refresh families, past
+    /// revocations) and retires spent keys. Run periodically.
+    pub async fn purge_expired(&self) -> Result<Purged> {
+        let sessions = self.sessions.purge_expired().await?;
+        let throttle_windows = self.throttle.purge_expired().await?;
+        let (families, revocations) = self.tokens.purge().await?;
+        Ok(Purged {
+            sessions,
+            throttle_windows,
+            families,
+            revocations,
+        })
     }
 
     /// Whether the store answers.
     pub async fn ready(&self) -> Result<()> {
         Ok(self.store.ping().await?)
     }
+}
+
+/// What one purge deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub sessions: u64,
+    pub throttle_windows: u64,
+    pub families: u64,
+    pub revocations: u64,
 }

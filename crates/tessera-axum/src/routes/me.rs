@@ -28,18 +28,17 @@ pub struct Me {
 }
 
 /// The caller and how they are signed in.
-#[utoipa::path(get, path = "/v1/me", tag = "either mode", security(("session_cookie" = [])),
+#[utoipa::path(get, path = "/v1/me", tag = "either mode", security(("bearer" = []), ("access_cookie" = []), ("session_cookie" = [])),
     responses(
         (status = 200, body = Me),
-        (status = 401, description = "No live credential (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No live credential (`unauthorized`, `token_expired`, `token_revoked`); a rejected Bearer token also gets `WWW-Authenticate: Bearer error=\"invalid_token\"`", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn me(auth: Authenticated) -> Json<Me> {
-    let expires = auth.session.idle_expires_at.min(auth.session.expires_at);
     Json(Me {
         user: UserView::from(&auth.user),
         auth: AuthView {
-            mode: "session",
-            expires_at: rfc3339(expires),
+            mode: auth.mode(),
+            expires_at: rfc3339(auth.expires_at()),
         },
     })
 }

@@ -19,9 +19,9 @@ pub struct PasswordChange {
     pub new_password: String,
 }
 
-/// Change the password; every other session of the user ends, the caller's stays.
+/// Change the password; every other session and refresh family of the user ends, the caller's stays.
 #[utoipa::path(post, path = "/v1/password", tag = "either mode", request_body = PasswordChange,
-    security(("session_cookie" = [])),
+    security(("bearer" = []), ("access_cookie" = []), ("session_cookie" = [])),
     params(("X-CSRF-Token" = String, Header, description = "The csrf_token from login")),
     responses(
         (status = 204, description = "Changed"),
@@ -42,7 +42,7 @@ pub async fn change(
             &auth.user,
             body.current_password,
             body.new_password,
-            Some(auth.session.id),
+            auth.keep(),
             &client,
         )
         .await?;

@@ -2,15 +2,14 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use tessera_core::secret::ct_eq_str;
-use tessera_core::session::csrf_token;
+use tessera_core::session::{SessionRecord, csrf_token};
 use utoipa::ToSchema;
 
 use crate::extract::{
-    Authenticated, CSRF_HEADER, ClientInfo, JsonBody, authenticate, session_secret,
+    Authenticated, ClientInfo, Credential, JsonBody, authenticate, bearer_token, session_secret,
 };
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::view::{SessionView, UserView, rfc3339};
@@ -115,12 +114,92 @@ pub async fn login(
         (status = 200, body = CurrentSession),
         (status = 401, description = "No live session (`unauthorized`)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn current(auth: Authenticated) -> Json<CurrentSession> {
-    Json(CurrentSession {
+pub async fn current(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> ApiResult<Json<CurrentSession>> {
+    let (auth, record) = session_auth(&state, &headers).await?;
+    Ok(Json(CurrentSession {
         user: UserView::from(&auth.user),
-        session: SessionView::new(&auth.session, true),
-        csrf_token: auth.csrf_token(),
-    })
+        session: SessionView::new(&record, true),
+        csrf_token: auth.csrf_token(&state).unwrap_or_default(),
+    }))
+}
+
+/// The caller, who must be authenticated by the session cookie (not a token).
+async fn session_auth(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> ApiResult<(Authenticated, SessionRecord)> {
+    let no_session = || ApiError::unauthorized("sign in first: no live session cookie was sent");
+    let mut auth = match bearer_token(headers) {
+        // A Bearer header is about tokens; only the cookie says which session this is.
+        Some(_) => None,
+        None => authenticate(headers, state).await?,
+    };
+    if auth
+        .as_ref()
+        .is_some_and(|a| !matches!(a.credential, Credential::Session { .. }))
+    {
+        // An access cookie came first; look at the session cookie on its own.
+        auth = None;
+        if let Some(secret) = session_secret(headers, state)
+            && let Some(record) = state.tessera.sessions.authenticate(&secret).await?
+            && let Some(user) = state.tessera.user(record.user_id).await?
+        {
+            auth = Some(Authenticated {
+                user,
+                credential: Credential::Session { record, secret },
+            });
+        }
+    }
+    let auth = auth.ok_or_else(no_session)?;
+    match &auth.credential {
+        Credential::Session { record, .. } => {
+            let record = record.clone();
+            Ok((auth, record))
+        }
+        _ => Err(no_session()),
+    }
+}
+
+/// Mint a short-lived access token for the current session (session → JWT), so a browser
+/// session can call JWT-only APIs. The token's `sid` is the session: ending the session denies it.
+#[utoipa::path(post, path = "/v1/session/token", tag = "session", security(("session_cookie" = [])),
+    params(("X-CSRF-Token" = String, Header, description = "The csrf_token from login")),
+    responses(
+        (status = 200, body = MintedToken),
+        (status = 401, description = "No live session cookie", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Missing or wrong CSRF token (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn exchange(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Json<MintedToken>> {
+    let (auth, record) = session_auth(&state, &headers).await?;
+    auth.check_csrf(&state, &method, &headers)?;
+    let (access_token, claims) = state
+        .tessera
+        .tokens
+        .mint(auth.user.id, &record.id.to_string())?;
+    tracing::info!(user = %auth.user.id, session = %record.id, "session exchanged for an access token");
+    Ok(Json(MintedToken {
+        access_token,
+        token_type: "Bearer",
+        expires_in: claims.exp - claims.iat,
+    }))
+}
+
+/// An access token minted for a session.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MintedToken {
+    /// A JWT (`typ: at+jwt`).
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: i64,
 }
 
 /// End the current session and clear the cookie. Idempotent: without a live session it
@@ -131,21 +210,15 @@ pub async fn current(auth: Authenticated) -> Json<CurrentSession> {
         (status = 204, description = "Logged out; the cookie is cleared (`Max-Age=0`)"),
         (status = 403, description = "Missing or wrong CSRF token (`csrf_failed`)", body = Problem, content_type = "application/problem+json"),
     ))]
-pub async fn logout(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    if let Some(auth) = authenticate(&headers, &state).await? {
-        let presented = headers
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !ct_eq_str(presented, &auth.csrf_token()) {
-            return Err(ApiError::csrf_failed());
-        }
-        state
-            .tessera
-            .sessions
-            .revoke(auth.user.id, auth.session.id)
-            .await?;
-        tracing::info!(user = %auth.user.id, session = %auth.session.id, "session logout");
+pub async fn logout(
+    State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    if let Ok((auth, record)) = session_auth(&state, &headers).await {
+        auth.check_csrf(&state, &method, &headers)?;
+        state.tessera.end_session(auth.user.id, record.id).await?;
+        tracing::info!(user = %auth.user.id, session = %record.id, "session logout");
     }
     Ok((
         StatusCode::NO_CONTENT,

@@ -5,13 +5,13 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use tessera_core::id::SessionId;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::extract::Authenticated;
+use crate::extract::{Authenticated, Credential};
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::routes::session::clear_session_cookie;
+use crate::routes::token::clear_token_cookies;
 use crate::view::SessionView;
 
 /// Every signed-in device of the caller.
@@ -20,8 +20,8 @@ pub struct SessionList {
     pub sessions: Vec<SessionView>,
 }
 
-/// List the caller's live sessions, oldest first.
-#[utoipa::path(get, path = "/v1/sessions", tag = "session", security(("session_cookie" = [])),
+/// List the caller's signed-in devices of both kinds (cookie sessions and refresh families), oldest first.
+#[utoipa::path(get, path = "/v1/sessions", tag = "either mode", security(("bearer" = []), ("access_cookie" = []), ("session_cookie" = [])),
     responses(
         (status = 200, body = SessionList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
@@ -30,17 +30,19 @@ pub async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> ApiResult<Json<SessionList>> {
-    let sessions = state.tessera.sessions.list(auth.user.id).await?;
+    let devices = state.tessera.devices(auth.user.id).await?;
+    let sid = auth.sid();
     Ok(Json(SessionList {
-        sessions: sessions
+        sessions: devices
             .iter()
-            .map(|s| SessionView::new(s, s.id == auth.session.id))
+            .map(|d| SessionView::of_device(d, sid.as_deref()))
             .collect(),
     }))
 }
 
-/// Revoke one of the caller's sessions. Revoking the current one also clears its cookie.
-#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "session", security(("session_cookie" = [])),
+/// Revoke one of the caller's sessions or refresh families (its access tokens are denied too).
+/// Revoking the current cookie session also clears its cookie.
+#[utoipa::path(delete, path = "/v1/sessions/{id}", tag = "either mode", security(("bearer" = []), ("access_cookie" = []), ("session_cookie" = [])),
     params(
         ("id" = String, Path, description = "A session handle from `GET /v1/sessions`"),
         ("X-CSRF-Token" = String, Header, description = "The csrf_token from login"),
@@ -56,13 +58,13 @@ pub async fn revoke(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> ApiResult<Response> {
-    let not_found = || ApiError::not_found("you have no session with this id");
-    let id: SessionId = id.parse().map_err(|_| not_found())?;
-    if !state.tessera.sessions.revoke(auth.user.id, id).await? {
-        return Err(not_found());
+    if !state.tessera.revoke_device(auth.user.id, &id).await? {
+        return Err(ApiError::not_found("you have no session with this id"));
     }
     tracing::info!(user = %auth.user.id, session = %id, "session revoked");
-    if id == auth.session.id {
+    if matches!(auth.credential, Credential::Session { .. })
+        && auth.sid().as_deref() == Some(id.as_str())
+    {
         return Ok((
             StatusCode::NO_CONTENT,
             [(header::SET_COOKIE, clear_session_cookie(&state.http)?)],
@@ -70,4 +72,25 @@ pub async fn revoke(
             .into_response());
     }
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// Log out everywhere: every session, every refresh family and every access token of the
+/// caller issued before now, on every node. Clears this client's cookies.
+#[utoipa::path(post, path = "/v1/logout-all", tag = "either mode",
+    security(("bearer" = []), ("access_cookie" = []), ("session_cookie" = [])),
+    params(("X-CSRF-Token" = Option<String>, Header, description = "Needed when a cookie authenticates the request")),
+    responses(
+        (status = 204, description = "Everything revoked; cookies cleared"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn logout_all(State(state): State<AppState>, auth: Authenticated) -> ApiResult<Response> {
+    state.tessera.logout_all(auth.user.id).await?;
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .append(header::SET_COOKIE, clear_session_cookie(&state.http)?);
+    for c in clear_token_cookies(&state.http)? {
+        res.headers_mut().append(header::SET_COOKIE, c);
+    }
+    Ok(res)
 }

@@ -349,8 +349,8 @@ async fn expired_sessions_are_purged() {
     let old = app.user_and_login("a@example.com").await;
     app.clock.advance(Duration::minutes(31));
     let fresh = app.login("a@example.com").await;
-    let (sessions, _) = app.tessera.purge_expired().await.unwrap();
-    assert_eq!(sessions, 1);
+    let purged = app.tessera.purge_expired().await.unwrap();
+    assert_eq!(purged.sessions, 1);
     let user = old.user_id.parse().unwrap();
     let left = app.store.sessions_of_user(user).await.unwrap();
     assert_eq!(left.len(), 1);

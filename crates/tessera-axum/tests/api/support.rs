@@ -72,7 +72,11 @@ impl Builder {
         let clock = Arc::new(ManualClock::new(
             time::macros::datetime!(2026-01-01 00:00:00 UTC),
         ));
-        let tessera = Arc::new(Tessera::new(store.clone(), clock.clone(), &self.config).unwrap());
+        let tessera = Arc::new(
+            Tessera::new(store.clone(), clock.clone(), &self.config)
+                .await
+                .unwrap(),
+        );
         let router = tessera_axum::router(tessera.clone(), self.http);
         TestApp {
             router,
@@ -140,6 +144,27 @@ impl TestApp {
         Login::from_response(&res)
     }
 
+    /// JWT-mode login (body delivery).
+    pub async fn token_login(&self, email: &str) -> TokenPair {
+        let res = self
+            .post("/v1/token")
+            .json(serde_json::json!({"email": email, "password": PASSWORD}))
+            .send()
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "{}", res.text());
+        TokenPair::from_response(&res)
+    }
+
+    /// A refresh grant.
+    pub async fn refresh(&self, refresh_token: &str) -> Resp {
+        self.post("/v1/token")
+            .json(
+                serde_json::json!({"grant_type": "refresh_token", "refresh_token": refresh_token}),
+            )
+            .send()
+            .await
+    }
+
     pub async fn user_and_login(&self, email: &str) -> Login {
         self.register(email).await;
         self.login(email).await
@@ -168,6 +193,42 @@ impl Login {
     pub fn cookie(&self) -> String {
         format!("tessera_session={}", self.secret)
     }
+}
+
+/// An access and a refresh token from `/v1/token`.
+#[derive(Clone, Debug)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+}
+
+impl TokenPair {
+    pub fn from_response(res: &Resp) -> Self {
+        let body = res.json();
+        TokenPair {
+            access: body["access_token"]
+                .as_str()
+                .expect("access_token")
+                .to_owned(),
+            refresh: body["refresh_token"]
+                .as_str()
+                .expect("refresh_token")
+                .to_owned(),
+        }
+    }
+}
+
+/// The decoded header and claims of a JWT (no verification).
+pub fn decode_jwt(token: &str) -> (Value, Value) {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let mut part = || {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts.next().unwrap())
+            .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    (part(), part())
 }
 
 pub struct Req<'a> {
@@ -202,6 +263,9 @@ impl Req<'_> {
     pub fn csrf(self, login: &Login) -> Self {
         let t = login.csrf.clone();
         self.header("x-csrf-token", &t)
+    }
+    pub fn bearer(self, token: &str) -> Self {
+        self.header("authorization", &format!("Bearer {token}"))
     }
     pub fn auth(self, login: &Login) -> Self {
         self.cookie(login).csrf(login)
@@ -266,6 +330,17 @@ impl Resp {
         let v = line.split(';').next()?.split_once('=')?.1.to_owned();
         Some(v)
     }
+    /// Asserts a 401 caused by a Bearer token: problem+json and `WWW-Authenticate: Bearer`.
+    #[track_caller]
+    pub fn assert_bearer_401(&self, code: &str) {
+        self.assert_problem(401, code);
+        let challenge = self.header("www-authenticate").unwrap_or_default();
+        assert!(
+            challenge.starts_with("Bearer") && challenge.contains("invalid_token"),
+            "{challenge:?}"
+        );
+    }
+
     /// Asserts a problem+json answer with this status and code.
     #[track_caller]
     pub fn assert_problem(&self, status: u16, code: &str) {

@@ -1,0 +1,157 @@
+//! A node's copy of the access-token revocations, so that checking one costs no store read.
+//!
+//! The store ([`RevocationStore`]) is the single source of truth. A node writes there first,
+//! then applies the same entry to its copy (so its own next request already sees it), and
+//! pulls what other nodes wrote with [`RevocationList::sync`] (periodically; pushed later).
+//! Entries are dropped once they no longer matter: a denied `jti` or `sid` after the last
+//! token it covers has expired, a user cutoff after every token issued before it has.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use time::OffsetDateTime;
+
+use crate::Result;
+use crate::id::UserId;
+use crate::store::{Revocation, Store};
+use crate::token::AccessClaims;
+
+/// Why a verified access token is refused anyway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoked {
+    /// Its `jti` was revoked (RFC 7009).
+    Token,
+    /// Its refresh family or session (`sid`) was revoked.
+    Session,
+    /// Its user logged out everywhere (or changed password) after it was issued.
+    User,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    version: u64,
+    denied: HashMap<String, OffsetDateTime>,
+    cutoffs: HashMap<UserId, (OffsetDateTime, OffsetDateTime)>,
+}
+
+/// The in-memory revocation list of one node.
+#[derive(Debug, Clone)]
+pub struct RevocationList {
+    store: Arc<dyn Store>,
+    state: Arc<RwLock<State>>,
+}
+
+/// The denylist key of one access token.
+pub fn jti_key(jti: &str) -> String {
+    format!("jti:{jti}")
+}
+
+/// The denylist key of every access token of a session or refresh family.
+pub fn sid_key(sid: &str) -> String {
+    format!("sid:{sid}")
+}
+
+impl RevocationList {
+    /// An empty list over `store`; call [`Self::sync`] before serving.
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            state: Arc::default(),
+        }
+    }
+
+    /// Whether `claims` are revoked at `now`. Pure memory: the hot path of every JWT request.
+    pub fn check(&self, claims: &AccessClaims, now: OffsetDateTime) -> Option<Revoked> {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        let live = |until: &OffsetDateTime| *until > now;
+        if state.denied.get(&jti_key(&claims.jti)).is_some_and(live) {
+            return Some(Revoked::Token);
+        }
+        if let Some(sid) = &claims.sid
+            && state.denied.get(&sid_key(sid)).is_some_and(live)
+        {
+            return Some(Revoked::Session);
+        }
+        if let Ok(user) = claims.sub.parse::<UserId>()
+            && let Some((at, until)) = state.cutoffs.get(&user)
+            && live(until)
+            && claims.issued_at() < *at
+        {
+            return Some(Revoked::User);
+        }
+        None
+    }
+
+    /// Denies `key` until `until`: in the store, then here.
+    pub async fn deny(&self, key: &str, until: OffsetDateTime) -> Result<()> {
+        self.store.deny(key, until).await?;
+        self.apply(&[Revocation::Denied {
+            key: key.to_owned(),
+            until,
+        }]);
+        Ok(())
+    }
+
+    /// Refuses every token of `user` issued before `at` (whole seconds), until `until`: in the
+    /// store, then here. Tokens issued in the second of `at` itself are not covered (a new
+    /// login right after must work); revoke their `sid`s as well to cover those.
+    pub async fn cut_off(
+        &self,
+        user: UserId,
+        at: OffsetDateTime,
+        until: OffsetDateTime,
+    ) -> Result<()> {
+        self.store.set_cutoff(user, at, until).await?;
+        self.apply(&[Revocation::Cutoff { user, at, until }]);
+        Ok(())
+    }
+
+    /// Pulls what was written since the last sync (by any node).
+    pub async fn sync(&self) -> Result<()> {
+        let since = self.state.read().unwrap_or_else(|p| p.into_inner()).version;
+        let changes = self.store.revocations_since(since).await?;
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if changes.version < state.version {
+            // The store was replaced (restored from a backup): start again from everything.
+            *state = State::default();
+        }
+        state.version = changes.version;
+        drop(state);
+        self.apply(&changes.revocations);
+        Ok(())
+    }
+
+    /// Drops entries that no longer matter at `now`.
+    pub fn prune(&self, now: OffsetDateTime) {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        state.denied.retain(|_, until| *until > now);
+        state.cutoffs.retain(|_, (_, until)| *until > now);
+    }
+
+    /// How many entries this node holds (for metrics and tests).
+    pub fn len(&self) -> usize {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        state.denied.len() + state.cutoffs.len()
+    }
+
+    /// Whether this node holds no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn apply(&self, revocations: &[Revocation]) {
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        for r in revocations {
+            match r {
+                Revocation::Denied { key, until } => {
+                    let e = state.denied.entry(key.clone()).or_insert(*until);
+                    *e = (*e).max(*until);
+                }
+                Revocation::Cutoff { user, at, until } => {
+                    let e = state.cutoffs.entry(*user).or_insert((*at, *until));
+                    *e = (e.0.max(*at), e.1.max(*until));
+                }
+            }
+        }
+    }
+}
