@@ -229,6 +229,31 @@ impl Tokens {
         self.reload_keys().await
     }
 
+    /// Publishes `key` (loaded from a PEM file, say) as the next key; the next rotation makes
+    /// it sign. A next key already waiting is retired (it never signed anything).
+    pub async fn import_key(&self, key: KeyPair) -> Result<String> {
+        self.reload_keys().await?;
+        let now = self.clock.now();
+        if let Some(waiting) = self.ring().next_key() {
+            let kid = waiting.kid().to_owned();
+            if !self
+                .store
+                .set_key_state(&kid, KeyStateName::Next, KeyStateName::Retired, now)
+                .await?
+            {
+                return Err(Error::Conflict(
+                    "the keys changed meanwhile; list them and retry".into(),
+                ));
+            }
+            self.reload_keys().await?;
+        }
+        let kid = key.kid().to_owned();
+        let t = self.ring().add_next(key, now)?;
+        self.persist(&t).await?;
+        self.reload_keys().await?;
+        Ok(kid)
+    }
+
     /// Retires a key now: it neither signs nor verifies. Refuses the active key.
     pub async fn retire_key(&self, kid: &str) -> Result<()> {
         self.reload_keys().await?;

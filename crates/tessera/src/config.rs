@@ -14,10 +14,12 @@ use figment::value::{Dict, Map};
 use figment::{Figment, Metadata, Profile, Provider};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer, Serialize, de};
-use tessera_axum::HttpConfig;
+use tessera_axum::{HttpConfig, Redacted};
 use tessera_core::TesseraConfig;
 use tessera_core::account::HashingPolicy;
 use tessera_core::duration_serde;
+use tessera_core::jwt::JwtPolicy;
+use tessera_core::key::Algorithm;
 use tessera_core::session::SessionPolicy;
 use tessera_core::throttle::ThrottlePolicy;
 use time::Duration;
@@ -409,6 +411,31 @@ impl Config {
             },
             password: self.password,
             limits: self.limits,
+            jwt: self.jwt_policy(),
+        }
+    }
+
+    /// JWT mode's part: the issuer defaults to the public URL, the audience to the issuer.
+    pub fn jwt_policy(&self) -> JwtPolicy {
+        let j = &self.jwt;
+        let issuer = j
+            .issuer
+            .clone()
+            .unwrap_or_else(|| self.public_url.trim_end_matches('/').to_owned());
+        JwtPolicy {
+            algorithm: match j.algorithm {
+                JwtAlgorithm::EdDsa => Algorithm::EdDSA,
+                JwtAlgorithm::Es256 => Algorithm::ES256,
+                JwtAlgorithm::Rs256 => Algorithm::RS256,
+                JwtAlgorithm::Hs256 => Algorithm::HS256,
+            },
+            audience: j.audience.clone().unwrap_or_else(|| issuer.clone()),
+            issuer,
+            access_ttl: j.access_ttl,
+            refresh_ttl: j.refresh_ttl,
+            reuse_grace: j.reuse_grace,
+            leeway: j.leeway,
+            ..JwtPolicy::default()
         }
     }
 
@@ -418,6 +445,11 @@ impl Config {
             cookie_name: self.session.cookie_name.clone(),
             secure_cookies: self.secure_cookies(),
             trusted_proxies: self.trusted_proxies.clone(),
+            public_url: self.public_url.clone(),
+            introspection_secret: self
+                .introspection_secret
+                .as_ref()
+                .map(|s| Redacted::new(s.expose())),
         }
     }
 

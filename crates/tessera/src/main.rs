@@ -1,6 +1,8 @@
-//! The `tessera` command: serve the API and administer accounts.
+//! The `tessera` command: serve the API, administer accounts, measure.
 
+mod bench;
 mod config;
+mod keys;
 mod serve;
 mod telemetry;
 mod user;
@@ -32,6 +34,18 @@ enum Command {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Measure requests/s, latency and CPU per request of each auth mode, relative to
+    /// GET /healthz, on in-process servers (default) or on a running server (--url).
+    ///
+    /// By default the servers run in this process with the default configuration and a fresh
+    /// temporary SQLite database, on a tokio runtime of their own; the load generator has
+    /// another. They share the machine's cores, so compare ratios, not raw numbers, across
+    /// machines. The table goes to stdout, progress to stderr; the exit status is non-zero if
+    /// any measured request failed.
+    Bench(bench::BenchArgs),
+    /// Manage the JWT signing keys. Running servers pick up changes within a second.
+    #[command(subcommand)]
+    Keys(KeysCommand),
 }
 
 /// Where the configuration and the store are; shared by every command.
@@ -58,6 +72,36 @@ struct ServeArgs {
     /// Log line format.
     #[arg(long, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// List every key: kid, algorithm, state (next, active, retiring, retired), since when.
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Rotate: the next key starts signing, the active one retires (still verifying until its
+    /// tokens expire), and a new next key is published.
+    Rotate {
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Retire a key now: tokens it signed are refused at once (for a key that leaked).
+    Retire {
+        /// The key's id, from `tessera keys list`.
+        kid: String,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
+    /// Import a PKCS#8 PEM private key (Ed25519, P-256 or RSA) as the next key; the next
+    /// rotation makes it sign.
+    Import {
+        /// The PEM file.
+        file: PathBuf,
+        #[command(flatten)]
+        config: ConfigArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -103,6 +147,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::User(UserCommand::List { config }) => {
             user::list(config.load(Overrides::default())?).await
+        }
+        Command::Bench(args) => bench::run(args).await,
+        Command::Keys(KeysCommand::List { config }) => {
+            keys::list(config.load(Overrides::default())?).await
+        }
+        Command::Keys(KeysCommand::Rotate { config }) => {
+            keys::rotate(config.load(Overrides::default())?).await
+        }
+        Command::Keys(KeysCommand::Retire { kid, config }) => {
+            keys::retire(config.load(Overrides::default())?, &kid).await
+        }
+        Command::Keys(KeysCommand::Import { file, config }) => {
+            keys::import(config.load(Overrides::default())?, &file).await
         }
     }
 }

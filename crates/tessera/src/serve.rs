@@ -16,6 +16,9 @@ use crate::telemetry;
 /// How often expired sessions and throttle windows are deleted.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
 
+/// How often revocations and keys are pulled from the store.
+const SYNC_EVERY: Duration = Duration::from_secs(1);
+
 /// How long in-flight requests get to finish after SIGINT/SIGTERM before the process exits
 /// anyway (a client holding a connection open must not block a deploy forever).
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -29,6 +32,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("could not open the store ({})", config.store_description()))?;
     let tessera = Arc::new(
         Tessera::new(store, Arc::new(SystemClock), &config.to_core())
+            .await
             .context("could not start the domain services")?,
     );
     let app = tessera_axum::router(tessera.clone(), config.http());
@@ -49,7 +53,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         "tessera started"
     );
 
-    let purge = tokio::spawn(purge_forever(tessera));
+    let purge = tokio::spawn(purge_forever(tessera.clone()));
+    let sync = tokio::spawn(sync_forever(tessera));
 
     let (stop_tx, mut stop_rx) = watch::channel(false);
     let server = axum::serve(
@@ -75,6 +80,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     };
     purge.abort();
+    sync.abort();
     if outcome.is_ok() {
         tracing::info!("stopped");
     }
@@ -110,10 +116,27 @@ async fn purge_forever(tessera: Arc<Tessera>) {
     loop {
         every.tick().await;
         match tessera.purge_expired().await {
-            Ok((sessions, throttle_windows)) => {
-                tracing::debug!(sessions, throttle_windows, "purged expired state");
-            }
+            Ok(p) => tracing::debug!(
+                sessions = p.sessions,
+                throttle_windows = p.throttle_windows,
+                families = p.families,
+                revocations = p.revocations,
+                "purged expired state"
+            ),
             Err(e) => tracing::warn!(error = %e, "could not purge expired state"),
+        }
+    }
+}
+
+/// Pulls revocations and key rotations made by other nodes (or by `tessera keys`) every
+/// second, so they take effect here within about a second without a restart.
+async fn sync_forever(tessera: Arc<Tessera>) {
+    let mut every = tokio::time::interval(SYNC_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = tessera.tokens.sync().await {
+            tracing::warn!(error = %e, "could not sync revocations and keys");
         }
     }
 }

@@ -16,7 +16,7 @@ use crate::config::Config;
 use crate::telemetry;
 
 /// Opens the store and the domain services the way `serve` does.
-async fn open(config: &Config) -> anyhow::Result<Tessera> {
+pub async fn open(config: &Config) -> anyhow::Result<Tessera> {
     // Quiet by default: these commands print their result on stdout.
     telemetry::init(config.log_format, "warn")?;
     if config.is_ephemeral() {
@@ -29,6 +29,7 @@ async fn open(config: &Config) -> anyhow::Result<Tessera> {
         .await
         .with_context(|| format!("could not open the store ({})", config.store_description()))?;
     Tessera::new(store, Arc::new(SystemClock), &config.to_core())
+        .await
         .context("could not start the domain services")
 }
 

@@ -348,3 +348,184 @@ fn version_and_help() {
         "no password flag"
     );
 }
+
+#[test]
+fn bench_measures_every_mode_and_writes_the_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let mut bench = tessera(dir.path());
+    bench
+        .args(["bench", "--duration", "300ms", "--warmup", "100ms"])
+        .args(["--connections", "4", "--out"])
+        .arg(&out);
+    let started = Instant::now();
+    let run = run(bench, "");
+    let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
+    assert!(run.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // The table: a header and one row per mode, baseline first.
+    let lines: Vec<&str> = stdout.lines().collect();
+    let header = lines
+        .iter()
+        .position(|l| l.starts_with("MODE "))
+        .unwrap_or_else(|| panic!("no table header:\n{stdout}"));
+    for column in [
+        "REQ/S",
+        "P50",
+        "P99",
+        "P99.9",
+        "ERRORS",
+        "VS HEALTHZ",
+        "CPU/REQ",
+    ] {
+        assert!(lines[header].contains(column), "{stdout}");
+    }
+    for (i, mode) in ["healthz", "session-sqlite", "session-memory"]
+        .iter()
+        .enumerate()
+    {
+        assert!(
+            lines[header + 1 + i].starts_with(&format!("{mode} ")),
+            "{stdout}"
+        );
+    }
+
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
+    assert_eq!(json["schema"], "tessera-bench/1");
+    assert!(json["machine"]["cores"].as_u64().unwrap() >= 1, "{json}");
+    assert_eq!(json["config"]["connections"], 4);
+    assert_eq!(json["config"]["duration_ms"], 300);
+    assert_eq!(json["baseline"], "healthz");
+    let modes = json["modes"].as_array().unwrap();
+    let names: Vec<&str> = modes.iter().map(|m| m["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["healthz", "session-sqlite", "session-memory"]);
+    for m in modes {
+        for field in [
+            "name",
+            "rps",
+            "p50_us",
+            "p99_us",
+            "p999_us",
+            "errors",
+            "ratio_to_baseline",
+            "credential_bytes",
+            "cpu_us_per_request",
+        ] {
+            assert!(m.get(field).is_some(), "{field} missing: {m}");
+        }
+        assert!(m["rps"].as_f64().unwrap() > 0.0, "{m}");
+        assert_eq!(m["errors"], 0, "{m}");
+        assert!(
+            m["p50_us"].as_u64().unwrap() <= m["p99_us"].as_u64().unwrap(),
+            "{m}"
+        );
+    }
+    assert_eq!(modes[0]["ratio_to_baseline"], 1.0);
+    assert_eq!(modes[0]["credential_bytes"], 0);
+    assert!(
+        modes[1]["credential_bytes"].as_u64().unwrap()
+            > "Cookie: tessera_session=\r\n".len() as u64,
+        "{}",
+        modes[1]
+    );
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("| session-memory |"), "{md}");
+}
+
+#[test]
+fn bench_refuses_an_unknown_mode_and_names_the_valid_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bench = tessera(dir.path());
+    bench.args(["bench", "--modes", "healthz,jwt-nope"]);
+    let out = run(bench, "");
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("jwt-nope"), "{stderr}");
+    assert!(
+        stderr.contains("healthz")
+            && stderr.contains("session-sqlite")
+            && stderr.contains("session-memory"),
+        "{stderr}"
+    );
+}
+
+/// The keys of a store, as `tessera keys list` prints them: (kid, algorithm, state).
+fn key_table(dir: &Path, db: &[&str]) -> Vec<(String, String, String)> {
+    let mut list = tessera(dir);
+    list.args(["keys", "list"]).args(db);
+    let out = run(list, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    text(&out.stdout)
+        .lines()
+        .skip(1)
+        .filter(|l| !l.ends_with("key(s)"))
+        .map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            (f[0].to_owned(), f[1].to_owned(), f[2].to_owned())
+        })
+        .collect()
+}
+
+#[test]
+fn keys_list_rotate_import_and_retire() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = ["--database", "sqlite://keys.db"];
+    let first = key_table(dir.path(), &db);
+    let states: Vec<&str> = first.iter().map(|k| k.2.as_str()).collect();
+    assert_eq!(states, ["active", "next"], "{first:?}");
+    assert!(first.iter().all(|k| k.1 == "EdDSA"));
+
+    let mut rotate = tessera(dir.path());
+    rotate.args(["keys", "rotate"]).args(db);
+    let out = run(rotate, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(&first[1].0),
+        "the old next key now signs"
+    );
+    let after = key_table(dir.path(), &db);
+    let state_of = |kid: &str| after.iter().find(|k| k.0 == kid).map(|k| k.2.clone());
+    assert_eq!(state_of(&first[0].0).as_deref(), Some("retiring"));
+    assert_eq!(state_of(&first[1].0).as_deref(), Some("active"));
+    assert_eq!(after.iter().filter(|k| k.2 == "next").count(), 1);
+
+    // An RSA key from a PEM file becomes the next key, replacing the generated one.
+    let pem = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tessera-core/tests/data/rsa2048.pem"
+    );
+    let mut import = tessera(dir.path());
+    import.args(["keys", "import", pem]).args(db);
+    let out = run(import, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let imported = key_table(dir.path(), &db);
+    let next: Vec<_> = imported.iter().filter(|k| k.2 == "next").collect();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].1, "RS256");
+
+    let mut retire = tessera(dir.path());
+    retire.args(["keys", "retire", &first[0].0]).args(db);
+    let out = run(retire, "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let last = key_table(dir.path(), &db);
+    assert_eq!(
+        last.iter()
+            .find(|k| k.0 == first[0].0)
+            .map(|k| k.2.as_str()),
+        Some("retired")
+    );
+
+    // The active key cannot be retired; an unknown kid is an error.
+    for kid in [first[1].0.as_str(), "no-such-kid"] {
+        let mut retire = tessera(dir.path());
+        retire.args(["keys", "retire", kid]).args(db);
+        let out = run(retire, "");
+        assert!(!out.status.success(), "retiring {kid} must fail");
+    }
+}
