@@ -301,6 +301,8 @@ impl Authenticated {
                 session: Some(record.id),
                 family: None,
             },
+            // A token's sid is its refresh family, or the session it was minted from: keep
+            // whichever it is (the ids are UUIDs from one space, so the other never matches).
             Credential::Bearer(c) | Credential::AccessCookie(c) => Keep {
                 session: c.sid.as_deref().and_then(|s| s.parse().ok()),
                 family: c.sid.as_deref().and_then(|s| s.parse().ok()),
@@ -364,9 +366,19 @@ impl FromRequestParts<AppState> for Authenticated {
 /// The `Authorization: Bearer` token, if the header uses that scheme. `Some("")` for a Bearer
 /// header without a token.
 pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ').unwrap_or((value, ""));
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+    let value = headers.get(header::AUTHORIZATION)?.as_bytes();
+    let scheme_len = value.iter().position(|b| *b == b' ').unwrap_or(value.len());
+    if !value[..scheme_len].eq_ignore_ascii_case(b"bearer") {
+        return None;
+    }
+    // A Bearer header whose token is not ASCII is still a Bearer header: it must fail as one
+    // (an empty token never verifies), never fall through to the cookies.
+    Some(
+        std::str::from_utf8(&value[scheme_len..])
+            .ok()
+            .filter(|t| t.is_ascii())
+            .map_or("", str::trim),
+    )
 }
 
 /// The caller behind the request's credentials, if any (no CSRF check). A Bearer header

@@ -17,6 +17,7 @@
 //! OpenAPI description); the handler calls a service of `tessera_core::Tessera`, which calls the
 //! store traits in `tessera_core::store`, implemented in `tessera-store`.
 
+pub mod cookie;
 pub mod extract;
 pub mod problem;
 pub mod routes;

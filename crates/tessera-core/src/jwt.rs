@@ -453,7 +453,7 @@ impl Tokens {
         let now = self.clock.now();
         let claims = match self.cache.get(token) {
             Some(c) => {
-                if now > c.expires_at() + self.policy.leeway {
+                if c.is_expired(now.unix_timestamp(), self.policy.leeway.whole_seconds()) {
                     self.cache.remove(token);
                     return Err(Error::InvalidToken(TokenError::Expired));
                 }

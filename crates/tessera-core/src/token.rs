@@ -144,6 +144,12 @@ impl AccessClaims {
         crate::clock::from_unix(self.exp)
     }
 
+    /// Whether the token has expired at `now` (Unix seconds), `leeway` seconds of skew allowed.
+    /// The one rule for the verifier and every cache in front of it.
+    pub fn is_expired(&self, now: i64, leeway: i64) -> bool {
+        now >= self.exp.saturating_add(leeway.max(0))
+    }
+
     /// `iat` as a time.
     pub fn issued_at(&self) -> OffsetDateTime {
         crate::clock::from_unix(self.iat)
@@ -433,7 +439,7 @@ impl Verifier {
         }
         let now = now.unix_timestamp();
         let leeway = self.leeway.whole_seconds().max(0);
-        if now >= claims.exp.saturating_add(leeway) {
+        if claims.is_expired(now, leeway) {
             return Err(TokenError::Expired);
         }
         if claims

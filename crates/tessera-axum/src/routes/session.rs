@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use tessera_core::session::{SessionRecord, csrf_token};
 use utoipa::ToSchema;
 
+use crate::cookie::{SameSite, clear_cookie, set_cookie};
 use crate::extract::{
     Authenticated, ClientInfo, Credential, JsonBody, authenticate, bearer_token, session_secret,
 };
@@ -55,21 +56,12 @@ pub struct CurrentSession {
 
 /// The `Set-Cookie` value that gives the client its session secret.
 fn session_cookie(http: &HttpConfig, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
-    let secure = if http.secure_cookies { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{}={value}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}",
-        http.cookie_name
-    ))
-    .map_err(|_| {
-        ApiError::from(tessera_core::Error::Internal(
-            "cookie name is not header-safe".into(),
-        ))
-    })
+    set_cookie(http, &http.cookie_name, value, SameSite::Lax, "/", max_age)
 }
 
 /// The `Set-Cookie` value that deletes the session cookie.
 pub fn clear_session_cookie(http: &HttpConfig) -> Result<HeaderValue, ApiError> {
-    session_cookie(http, "", 0)
+    clear_cookie(http, &http.cookie_name, SameSite::Lax, "/")
 }
 
 /// Log in with email and password; get a session cookie.

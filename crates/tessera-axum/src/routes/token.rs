@@ -12,12 +12,16 @@ use tessera_core::jwt::{Introspected, Issued};
 use tessera_core::secret::ct_eq_str;
 use utoipa::ToSchema;
 
+use crate::cookie::{SameSite, clear_cookie, set_cookie};
 use crate::extract::{
     ACCESS_COOKIE, ClientInfo, FormOrJson, JsonBody, REFRESH_COOKIE, bearer_token, cookie,
 };
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::view::rfc3339;
 use crate::{AppState, HttpConfig};
+
+/// The refresh cookie is only ever sent to the token endpoint.
+const REFRESH_PATH: &str = "/v1/token";
 
 /// A token request: a password grant (`email`, `password`) or a refresh grant.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -58,26 +62,11 @@ pub struct TokenResponse {
     pub csrf_token: Option<String>,
 }
 
-fn cookie_header(
-    http: &HttpConfig,
-    name: &str,
-    value: &str,
-    same_site: &str,
-    path: &str,
-    max_age: i64,
-) -> ApiResult<HeaderValue> {
-    let secure = if http.secure_cookies { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!(
-        "{name}={value}; HttpOnly; SameSite={same_site}; Path={path}; Max-Age={max_age}{secure}"
-    ))
-    .map_err(|_| ApiError::from(Error::Internal("cookie value is not header-safe".into())))
-}
-
 /// The `Set-Cookie` values that clear JWT mode's cookies.
 pub fn clear_token_cookies(http: &HttpConfig) -> ApiResult<[HeaderValue; 2]> {
     Ok([
-        cookie_header(http, ACCESS_COOKIE, "", "Lax", "/", 0)?,
-        cookie_header(http, REFRESH_COOKIE, "", "Strict", "/v1/token", 0)?,
+        clear_cookie(http, ACCESS_COOKIE, SameSite::Lax, "/")?,
+        clear_cookie(http, REFRESH_COOKIE, SameSite::Strict, REFRESH_PATH)?,
     ])
 }
 
@@ -181,20 +170,20 @@ fn respond(state: &AppState, issued: Issued, cookies: bool) -> ApiResult<Respons
         };
         return Ok(Json(body).into_response());
     }
-    let access = cookie_header(
+    let access = set_cookie(
         &state.http,
         ACCESS_COOKIE,
         &issued.access_token,
-        "Lax",
+        SameSite::Lax,
         "/",
         policy.access_ttl.whole_seconds(),
     )?;
-    let refresh = cookie_header(
+    let refresh = set_cookie(
         &state.http,
         REFRESH_COOKIE,
         refresh.expose(),
-        "Strict",
-        "/v1/token",
+        SameSite::Strict,
+        REFRESH_PATH,
         refresh_expires_in,
     )?;
     let body = TokenResponse {

@@ -212,10 +212,23 @@ async fn the_openapi_document_lists_every_endpoint() {
         );
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
-    for scheme in ["session_cookie", "access_cookie", "bearer", "introspection_secret"] {
-        assert!(doc["components"]["securitySchemes"][scheme].is_object(), "{scheme}");
+    for scheme in [
+        "session_cookie",
+        "access_cookie",
+        "bearer",
+        "introspection_secret",
+    ] {
+        assert!(
+            doc["components"]["securitySchemes"][scheme].is_object(),
+            "{scheme}"
+        );
     }
     // Every route the router serves is documented, and nothing else.
-    let documented: usize = doc["paths"].as_object().unwrap().values().map(|p| p.as_object().unwrap().len()).sum();
+    let documented: usize = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|p| p.as_object().unwrap().len())
+        .sum();
     assert_eq!(documented, 18);
 }

@@ -6,6 +6,8 @@ mod support;
 mod accounts;
 mod faults;
 mod input;
+mod jwt;
+mod jwt_attacks;
 mod races;
 mod secrets;
 mod session;

@@ -362,3 +362,14 @@ impl Resp {
         assert_eq!(body["type"], format!("urn:tessera:problem:{code}"));
     }
 }
+
+impl Req<'_> {
+    /// A header with raw bytes (e.g. obs-text that `header` refuses).
+    pub fn header_bytes(mut self, name: &str, value: &[u8]) -> Self {
+        self.headers.append(
+            axum::http::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            axum::http::HeaderValue::from_bytes(value).unwrap(),
+        );
+        self
+    }
+}
