@@ -87,7 +87,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     outcome
 }
 
-/// `tessera listening on http://127.0.0.1:8080 (store: sqlite ./tessera.db; sessions: idle 30m, absolute 12h)`
+/// `tessera listening on http://127.0.0.1:8080 (store: sqlite ./tessera.db; sessions: idle 30m, absolute 12h; jwt: EdDSA, access 15m)`
 fn listen_line(config: &Config, local: SocketAddr) -> String {
     let mut uses = vec![
         format!("store: {}", config.store_description()),
@@ -95,6 +95,11 @@ fn listen_line(config: &Config, local: SocketAddr) -> String {
             "sessions: idle {}, absolute {}",
             human(config.session.idle_timeout),
             human(config.session.absolute_timeout)
+        ),
+        format!(
+            "jwt: {}, access {}",
+            config.to_core().jwt.algorithm,
+            human(config.jwt.access_ttl)
         ),
     ];
     let listen_url = format!("http://{local}");
@@ -182,7 +187,7 @@ mod tests {
         assert_eq!(
             line,
             "tessera listening on http://127.0.0.1:8080 \
-             (store: sqlite ./tessera.db; sessions: idle 30m, absolute 12h)"
+             (store: sqlite ./tessera.db; sessions: idle 30m, absolute 12h; jwt: EdDSA, access 15m)"
         );
 
         let config = Config {
