@@ -18,6 +18,7 @@
 //! store traits in `tessera_core::store`, implemented in `tessera-store`.
 
 pub mod cookie;
+pub mod demo;
 pub mod extract;
 pub mod problem;
 pub mod routes;
@@ -163,6 +164,8 @@ pub fn router(tessera: Arc<Tessera>, http: HttpConfig) -> axum::Router {
     let (router, _) = api().split_for_parts();
     router
         .route("/openapi.json", axum::routing::get(move || async move { Json(spec.as_ref().clone()) }))
+        // The demo page (`/`, `/assets/…`): not API, so not in the OpenAPI document.
+        .merge(demo::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -89,7 +89,8 @@ enum KeysCommand {
     },
     /// Retire a key now: tokens it signed are refused at once (for a key that leaked).
     Retire {
-        /// The key's id, from `tessera keys list`.
+        /// The key's id, from `tessera keys list`. Base64url, so it may begin with `-`.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         #[command(flatten)]
         config: ConfigArgs,

@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod demo;
 mod faults;
 mod input;
 mod jwt;
