@@ -449,7 +449,7 @@ impl Tokens {
     // ---- checking ----
 
     /// Verifies an access token and checks it is not revoked. Pure CPU and memory: no store.
-    pub fn authenticate(&self, token: &str) -> Result<AccessClaims> {
+    pub fn authenticate(&self, token: &str) -> Result<Arc<AccessClaims>> {
         let now = self.clock.now();
         let claims = match self.cache.get(token) {
             Some(c) => {
@@ -460,10 +460,11 @@ impl Tokens {
                 c
             }
             None => {
-                let c = self
-                    .verifier
-                    .verify(self.ring().as_ref(), token, now)
-                    .map_err(Error::InvalidToken)?;
+                let c = Arc::new(
+                    self.verifier
+                        .verify(self.ring().as_ref(), token, now)
+                        .map_err(Error::InvalidToken)?,
+                );
                 self.cache.insert(token, &c);
                 c
             }
@@ -486,7 +487,7 @@ impl Tokens {
                 .map(|r| Introspected::Refresh(r.family)));
         }
         match self.authenticate(token) {
-            Ok(claims) => Ok(Some(Introspected::Access(claims))),
+            Ok(claims) => Ok(Some(Introspected::Access((*claims).clone()))),
             Err(Error::InvalidToken(_) | Error::TokenRevoked) => Ok(None),
             Err(e) => Err(e),
         }
@@ -675,7 +676,7 @@ const CACHE_SHARDS: usize = 16;
 /// the cache changes the cost of a request, never its outcome.
 #[derive(Debug)]
 struct VerifiedCache {
-    shards: Vec<Mutex<HashMap<Box<str>, AccessClaims>>>,
+    shards: Vec<Mutex<HashMap<Box<str>, Arc<AccessClaims>>>>,
     per_shard: usize,
 }
 
@@ -689,20 +690,23 @@ impl VerifiedCache {
         }
     }
 
-    fn shard(&self, token: &str) -> std::sync::MutexGuard<'_, HashMap<Box<str>, AccessClaims>> {
+    fn shard(
+        &self,
+        token: &str,
+    ) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<AccessClaims>>> {
         // The last byte belongs to the signature: as good as random, and free.
         let i = token.as_bytes().last().map_or(0, |b| usize::from(*b)) % CACHE_SHARDS;
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn get(&self, token: &str) -> Option<AccessClaims> {
+    fn get(&self, token: &str) -> Option<Arc<AccessClaims>> {
         if self.per_shard == 0 {
             return None;
         }
         self.shard(token).get(token).cloned()
     }
 
-    fn insert(&self, token: &str, claims: &AccessClaims) {
+    fn insert(&self, token: &str, claims: &Arc<AccessClaims>) {
         if self.per_shard == 0 {
             return;
         }

@@ -30,7 +30,9 @@ pub enum Revoked {
 #[derive(Debug, Default)]
 struct State {
     version: u64,
-    denied: HashMap<String, OffsetDateTime>,
+    /// Denied `jti`s and `sid`s (the store's `jti:` and `sid:` keys, split by prefix).
+    denied_jti: HashMap<String, OffsetDateTime>,
+    denied_sid: HashMap<String, OffsetDateTime>,
     cutoffs: HashMap<UserId, (OffsetDateTime, OffsetDateTime)>,
 }
 
@@ -64,15 +66,17 @@ impl RevocationList {
     pub fn check(&self, claims: &AccessClaims, now: OffsetDateTime) -> Option<Revoked> {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         let live = |until: &OffsetDateTime| *until > now;
-        if state.denied.get(&jti_key(&claims.jti)).is_some_and(live) {
+        // Keys are looked up without building "jti:…" strings: this runs on every request.
+        if state.denied_jti.get(claims.jti.as_str()).is_some_and(live) {
             return Some(Revoked::Token);
         }
         if let Some(sid) = &claims.sid
-            && state.denied.get(&sid_key(sid)).is_some_and(live)
+            && state.denied_sid.get(sid.as_str()).is_some_and(live)
         {
             return Some(Revoked::Session);
         }
-        if let Ok(user) = claims.sub.parse::<UserId>()
+        if !state.cutoffs.is_empty()
+            && let Ok(user) = claims.sub.parse::<UserId>()
             && let Some((at, until)) = state.cutoffs.get(&user)
             && live(until)
             && claims.issued_at() < *at
@@ -124,14 +128,15 @@ impl RevocationList {
     /// Drops entries that no longer matter at `now`.
     pub fn prune(&self, now: OffsetDateTime) {
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        state.denied.retain(|_, until| *until > now);
+        state.denied_jti.retain(|_, until| *until > now);
+        state.denied_sid.retain(|_, until| *until > now);
         state.cutoffs.retain(|_, (_, until)| *until > now);
     }
 
     /// How many entries this node holds (for metrics and tests).
     pub fn len(&self) -> usize {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        state.denied.len() + state.cutoffs.len()
+        state.denied_jti.len() + state.denied_sid.len() + state.cutoffs.len()
     }
 
     /// Whether this node holds no entries.
@@ -144,8 +149,16 @@ impl RevocationList {
         for r in revocations {
             match r {
                 Revocation::Denied { key, until } => {
-                    let e = state.denied.entry(key.clone()).or_insert(*until);
-                    *e = (*e).max(*until);
+                    let map = match key.split_once(':') {
+                        Some(("jti", rest)) => Some((&mut state.denied_jti, rest)),
+                        Some(("sid", rest)) => Some((&mut state.denied_sid, rest)),
+                        // A kind this version does not know: nothing it checks can match it.
+                        _ => None,
+                    };
+                    if let Some((map, rest)) = map {
+                        let e = map.entry(rest.to_owned()).or_insert(*until);
+                        *e = (*e).max(*until);
+                    }
                 }
                 Revocation::Cutoff { user, at, until } => {
                     let e = state.cutoffs.entry(*user).or_insert((*at, *until));
