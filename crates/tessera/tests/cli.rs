@@ -357,7 +357,11 @@ fn bench_measures_every_mode_and_writes_the_report() {
     bench
         .args(["bench", "--duration", "300ms", "--warmup", "100ms"])
         .args(["--connections", "4", "--out"])
-        .arg(&out);
+        .arg(&out)
+        .args([
+            "--modes",
+            "session-sqlite,session-memory,jwt-eddsa,jwt-hs256-cold",
+        ]);
     let started = Instant::now();
     let run = run(bench, "");
     let (stdout, stderr) = (text(&run.stdout), text(&run.stderr));
@@ -367,8 +371,15 @@ fn bench_measures_every_mode_and_writes_the_report() {
         "took {:?}",
         started.elapsed()
     );
+    let all = [
+        "healthz",
+        "session-sqlite",
+        "session-memory",
+        "jwt-eddsa",
+        "jwt-hs256-cold",
+    ];
 
-    // The table: a header and one row per mode, baseline first.
+    // The table: a header and one row per mode, the baseline (added) first.
     let lines: Vec<&str> = stdout.lines().collect();
     let header = lines
         .iter()
@@ -382,18 +393,27 @@ fn bench_measures_every_mode_and_writes_the_report() {
         "ERRORS",
         "VS HEALTHZ",
         "CPU/REQ",
+        "VERIFY/CORE",
+        "COLD EFF",
+        "COLD EFF CPU",
     ] {
         assert!(lines[header].contains(column), "{stdout}");
     }
-    for (i, mode) in ["healthz", "session-sqlite", "session-memory"]
-        .iter()
-        .enumerate()
-    {
+    for (i, mode) in all.iter().enumerate() {
         assert!(
             lines[header + 1 + i].starts_with(&format!("{mode} ")),
             "{stdout}"
         );
     }
+    assert!(
+        stdout.contains("VERIFY/CORE: the signature check alone"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("EdDSA signature check alone:")
+            && stderr.contains("HS256 signature check alone:"),
+        "{stderr}"
+    );
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
@@ -404,7 +424,7 @@ fn bench_measures_every_mode_and_writes_the_report() {
     assert_eq!(json["baseline"], "healthz");
     let modes = json["modes"].as_array().unwrap();
     let names: Vec<&str> = modes.iter().map(|m| m["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["healthz", "session-sqlite", "session-memory"]);
+    assert_eq!(names, all);
     for m in modes {
         for field in [
             "name",
@@ -416,6 +436,9 @@ fn bench_measures_every_mode_and_writes_the_report() {
             "ratio_to_baseline",
             "credential_bytes",
             "cpu_us_per_request",
+            "verify_per_core_rps",
+            "cold_efficiency",
+            "cold_efficiency_cpu",
         ] {
             assert!(m.get(field).is_some(), "{field} missing: {m}");
         }
@@ -426,16 +449,37 @@ fn bench_measures_every_mode_and_writes_the_report() {
             "{m}"
         );
     }
-    assert_eq!(modes[0]["ratio_to_baseline"], 1.0);
-    assert_eq!(modes[0]["credential_bytes"], 0);
+    let [healthz, session, _, warm, cold] = modes.as_slice() else {
+        panic!("{json}");
+    };
+    assert_eq!(healthz["ratio_to_baseline"], 1.0);
+    assert_eq!(healthz["credential_bytes"], 0);
+    assert!(healthz["verify_per_core_rps"].is_null(), "{healthz}");
+    assert!(session["verify_per_core_rps"].is_null(), "{session}");
     assert!(
-        modes[1]["credential_bytes"].as_u64().unwrap()
-            > "Cookie: tessera_session=\r\n".len() as u64,
-        "{}",
-        modes[1]
+        session["credential_bytes"].as_u64().unwrap() > "Cookie: tessera_session=\r\n".len() as u64,
+        "{session}"
+    );
+    for jwt in [warm, cold] {
+        assert!(jwt["store"].is_null(), "{jwt}");
+        assert!(jwt["verify_per_core_rps"].as_f64().unwrap() > 0.0, "{jwt}");
+        // The whole `Authorization: Bearer <header>.<claims>.<signature>\r\n` line.
+        assert!(
+            jwt["credential_bytes"].as_u64().unwrap()
+                > "Authorization: Bearer \r\n".len() as u64 + 200,
+            "{jwt}"
+        );
+    }
+    assert!(warm["cold_efficiency"].is_null(), "{warm}");
+    assert!(warm["cold_efficiency_cpu"].is_null(), "{warm}");
+    assert!(cold["cold_efficiency"].as_f64().unwrap() > 0.0, "{cold}");
+    assert!(
+        cold["cold_efficiency_cpu"].as_f64().unwrap() > 0.0,
+        "{cold}"
     );
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| session-memory |"), "{md}");
+    assert!(md.contains("| jwt-hs256-cold |"), "{md}");
 }
 
 #[test]
@@ -447,12 +491,22 @@ fn bench_refuses_an_unknown_mode_and_names_the_valid_ones() {
     let stderr = text(&out.stderr);
     assert!(!out.status.success());
     assert!(stderr.contains("jwt-nope"), "{stderr}");
-    assert!(
-        stderr.contains("healthz")
-            && stderr.contains("session-sqlite")
-            && stderr.contains("session-memory"),
-        "{stderr}"
-    );
+    for valid in [
+        "all",
+        "healthz",
+        "session-sqlite",
+        "session-memory",
+        "jwt-hs256",
+        "jwt-eddsa",
+        "jwt-es256",
+        "jwt-rs256",
+        "jwt-hs256-cold",
+        "jwt-eddsa-cold",
+        "jwt-es256-cold",
+        "jwt-rs256-cold",
+    ] {
+        assert!(stderr.contains(valid), "{valid}: {stderr}");
+    }
 }
 
 /// The keys of a store, as `tessera keys list` prints them: (kid, algorithm, state).
@@ -477,22 +531,31 @@ fn keys_list_rotate_import_and_retire() {
     let dir = tempfile::tempdir().unwrap();
     let db = ["--database", "sqlite://keys.db"];
     let first = key_table(dir.path(), &db);
-    let states: Vec<&str> = first.iter().map(|k| k.2.as_str()).collect();
+    let mut states: Vec<&str> = first.iter().map(|k| k.2.as_str()).collect();
+    states.sort_unstable();
     assert_eq!(states, ["active", "next"], "{first:?}");
     assert!(first.iter().all(|k| k.1 == "EdDSA"));
+    // Both were made in the same second, so list order says nothing: name them by state.
+    let kid_in = |keys: &[(String, String, String)], state: &str| {
+        keys.iter()
+            .find(|k| k.2 == state)
+            .map(|k| k.0.clone())
+            .unwrap()
+    };
+    let (old_active, old_next) = (kid_in(&first, "active"), kid_in(&first, "next"));
 
     let mut rotate = tessera(dir.path());
     rotate.args(["keys", "rotate"]).args(db);
     let out = run(rotate, "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(
-        text(&out.stdout).contains(&first[1].0),
+        text(&out.stdout).contains(&old_next),
         "the old next key now signs"
     );
     let after = key_table(dir.path(), &db);
     let state_of = |kid: &str| after.iter().find(|k| k.0 == kid).map(|k| k.2.clone());
-    assert_eq!(state_of(&first[0].0).as_deref(), Some("retiring"));
-    assert_eq!(state_of(&first[1].0).as_deref(), Some("active"));
+    assert_eq!(state_of(&old_active).as_deref(), Some("retiring"));
+    assert_eq!(state_of(&old_next).as_deref(), Some("active"));
     assert_eq!(after.iter().filter(|k| k.2 == "next").count(), 1);
 
     // An RSA key from a PEM file becomes the next key, replacing the generated one.
@@ -510,22 +573,28 @@ fn keys_list_rotate_import_and_retire() {
     assert_eq!(next[0].1, "RS256");
 
     let mut retire = tessera(dir.path());
-    retire.args(["keys", "retire", &first[0].0]).args(db);
+    retire.args(["keys", "retire", &old_active]).args(db);
     let out = run(retire, "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     let last = key_table(dir.path(), &db);
     assert_eq!(
         last.iter()
-            .find(|k| k.0 == first[0].0)
+            .find(|k| k.0 == old_active)
             .map(|k| k.2.as_str()),
         Some("retired")
     );
 
-    // The active key cannot be retired; an unknown kid is an error.
-    for kid in [first[1].0.as_str(), "no-such-kid"] {
+    // The active key cannot be retired; an unknown kid is an error (even one that looks
+    // like a flag: base64url kids may begin with '-').
+    for kid in [old_next.as_str(), "no-such-kid", "-no-such-kid"] {
         let mut retire = tessera(dir.path());
         retire.args(["keys", "retire", kid]).args(db);
         let out = run(retire, "");
         assert!(!out.status.success(), "retiring {kid} must fail");
+        assert!(
+            text(&out.stderr).contains("could not retire"),
+            "{}",
+            text(&out.stderr)
+        );
     }
 }

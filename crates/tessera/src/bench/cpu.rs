@@ -6,7 +6,8 @@
 //! named [`LOADGEN_THREAD`] gives its share; the rest of the process (the server's runtime and
 //! blocking pool, SQLite's worker threads, the idle main runtime) is the server's. Resolution
 //! is one clock tick (usually 10 ms): fine over seconds of load, coarse over a few hundred
-//! milliseconds. Without `/proc` (not Linux) there are no CPU numbers.
+//! milliseconds. Without `/proc` (not Linux) there are no CPU numbers. [`thread_cpu_time`]
+//! reads one thread's own time, to the nanosecond, for timing the signature check alone.
 
 use std::fs;
 use std::sync::OnceLock;
@@ -57,6 +58,21 @@ impl CpuTimes {
     pub fn rest(self) -> Duration {
         self.process.saturating_sub(self.loadgen)
     }
+}
+
+/// CPU time the calling thread has used, in nanoseconds, from `/proc/thread-self/schedstat`
+/// (its first field, `sum_exec_runtime`). Unlike `stat` it is not rounded to clock ticks, but
+/// the running slice is only added at the next scheduler event, so the thread yields first:
+/// that brings it up to date. `None` where the file is missing (not Linux, no schedstats).
+pub fn thread_cpu_time() -> Option<Duration> {
+    std::thread::yield_now();
+    let text = fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    schedstat_runtime(&text)
+}
+
+fn schedstat_runtime(text: &str) -> Option<Duration> {
+    let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
 }
 
 /// The name and utime + stime (in clock ticks) of a `stat` line:
@@ -139,6 +155,36 @@ mod tests {
             Some(250)
         );
         assert_eq!(clock_ticks_in_auxv(&[]), None);
+    }
+
+    #[test]
+    fn schedstat_gives_nanoseconds_on_the_cpu() {
+        assert_eq!(
+            schedstat_runtime("1234567890 55 7\n"),
+            Some(Duration::from_nanos(1_234_567_890))
+        );
+        assert_eq!(schedstat_runtime(""), None);
+        assert_eq!(schedstat_runtime("x 1 2"), None);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_busy_thread_is_on_the_cpu_about_as_long_as_it_runs() {
+        let Some(before) = thread_cpu_time() else {
+            return; // no schedstats in this kernel
+        };
+        let started = std::time::Instant::now();
+        let mut x = 0u64;
+        while started.elapsed() < Duration::from_millis(100) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+        let used = thread_cpu_time().unwrap() - before;
+        // Preemption by other work on a busy machine can only make it less.
+        assert!(
+            used <= started.elapsed() + Duration::from_millis(5),
+            "{used:?}"
+        );
+        assert!(used > Duration::from_millis(1), "{used:?}");
     }
 
     #[cfg(target_os = "linux")]

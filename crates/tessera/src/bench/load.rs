@@ -12,6 +12,10 @@
 //! into the histogram; a non-2xx status or a transport error is counted as an error under its
 //! label (`401 Unauthorized`, `request: connection closed…`). A connection that fails is
 //! reopened with the same credential.
+//!
+//! A run is two steps, so that the caller can look at the credentials in between (the JWT
+//! modes time the signature check alone on one of their tokens): [`open`] connects and signs
+//! in every connection, [`measure`] warms up and measures.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -21,7 +25,7 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
 use hdrhistogram::Histogram;
-use http::header::{CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
+use http::header::{AUTHORIZATION, CONTENT_TYPE, COOKIE, HOST, SET_COOKIE};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -145,6 +149,8 @@ pub enum Credential {
     None,
     /// `Cookie: <name>=<secret>` from `POST /v1/session/login`.
     SessionCookie,
+    /// `Authorization: Bearer <access token>` from `POST /v1/token` (password grant).
+    Bearer,
 }
 
 /// What one mode's run needs.
@@ -172,8 +178,12 @@ pub struct Measured {
     pub errors: BTreeMap<String, u64>,
     /// Latencies of `requests`, µs.
     pub histogram: Histogram<u64>,
-    /// Length of the credential's header line (`Cookie: …\r\n`), 0 without one.
+    /// Length of the credential's header line (`Cookie: …\r\n`, `Authorization: Bearer
+    /// …\r\n`), 0 without one.
     pub credential_bytes: usize,
+    /// JWT modes, in-process: verifications per second of one of the mode's tokens on one
+    /// core, the signature check alone (set by the caller after [`measure`]).
+    pub verify_per_core_rps: Option<f64>,
     /// CPU used during the window, if `/proc` could be read.
     pub cpu: Option<CpuTimes>,
     /// Whether the server ran in another process.
@@ -316,6 +326,81 @@ async fn login(
     HeaderValue::from_str(pair).context("the session cookie is not a valid header value")
 }
 
+/// `POST /v1/token` (password grant) on this connection: the `Bearer <access token>` value.
+async fn token_login(
+    sender: &mut Sender,
+    endpoint: &Endpoint,
+    account: &Account,
+) -> anyhow::Result<HeaderValue> {
+    let mut body = account.json();
+    body["grant_type"] = serde_json::Value::from("password");
+    let reply = call(sender, endpoint.json_post("/v1/token", &body)?)
+        .await
+        .context("token login failed")?;
+    if reply.status != StatusCode::OK {
+        bail!("POST /v1/token answered {}", reply.describe());
+    }
+    let token = serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .ok()
+        .and_then(|v| v.get("access_token")?.as_str().map(str::to_owned))
+        .ok_or_else(|| anyhow!("POST /v1/token answered 200 without an access_token"))?;
+    HeaderValue::from_str(&format!("Bearer {token}"))
+        .context("the access token is not a valid header value")
+}
+
+/// The algorithm the server signs new access tokens with, as its
+/// `/.well-known/openid-configuration` says (`signing_algorithm`); `None` if it does not say
+/// (no JWT mode there, or an older server).
+pub async fn signing_algorithm(endpoint: &Endpoint) -> Option<String> {
+    let mut sender = connect(endpoint).await.ok()?;
+    let req = endpoint
+        .request("/.well-known/openid-configuration", Full::default())
+        .ok()?;
+    let reply = call(&mut sender, req).await.ok()?;
+    if !reply.status.is_success() {
+        return None;
+    }
+    serde_json::from_slice::<serde_json::Value>(&reply.body)
+        .ok()?
+        .get("signing_algorithm")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// The `alg` of a JWT's protected header, read without checking anything.
+pub fn token_alg(token: &str) -> Option<String> {
+    let header = base64url(token.split('.').next()?)?;
+    serde_json::from_slice::<serde_json::Value>(&header)
+        .ok()?
+        .get("alg")?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// Unpadded base64url (RFC 4648 §5), leniently: trailing bits are dropped unchecked.
+fn base64url(text: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(text.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes() {
+        let sextet = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' => 62,
+            b'_' => 63,
+            _ => return None,
+        };
+        acc = (acc << 6) | u32::from(sextet);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push(((acc >> bits) & 0xff) as u8);
+            acc &= (1 << bits) - 1;
+        }
+    }
+    Some(out)
+}
+
 /// The `name=value` of the first cookie set, without its attributes.
 fn cookie_pair(headers: &HeaderMap) -> Option<&str> {
     headers
@@ -354,6 +439,11 @@ async fn obtain(
             let cookie = login(sender, endpoint, account).await?;
             Ok(Some((COOKIE, cookie)))
         }
+        Credential::Bearer => {
+            let account = account.ok_or_else(|| anyhow!("no account to log in with"))?;
+            let bearer = token_login(sender, endpoint, account).await?;
+            Ok(Some((AUTHORIZATION, bearer)))
+        }
     }
 }
 
@@ -363,7 +453,7 @@ async fn open_all(s: &Settings) -> anyhow::Result<Vec<(Sender, CredentialHeader)
     let credential = s.mode.credential();
     let at_once = match credential {
         Credential::None => 64,
-        Credential::SessionCookie => 2 * cores(),
+        Credential::SessionCookie | Credential::Bearer => 2 * cores(),
     };
     let limit = Arc::new(Semaphore::new(at_once));
     let mut tasks = JoinSet::new();
@@ -542,17 +632,49 @@ async fn wait_until(deadline: Instant, progress: &Progress, line: impl Fn(Instan
     }
 }
 
-/// Runs one mode: open and sign in every connection, warm up, measure.
-pub async fn run(s: &Settings, progress: &Progress) -> anyhow::Result<Measured> {
-    let name = s.mode.name();
-    let uri = s.endpoint.uri(s.mode.path())?;
+/// A mode's connections, open and signed in, not yet loaded.
+#[derive(Debug)]
+pub struct Opened {
+    connections: Vec<(Sender, CredentialHeader)>,
+}
+
+impl Opened {
+    /// The access token of the first connection holding one (`Authorization: Bearer`).
+    pub fn bearer_token(&self) -> Option<&str> {
+        self.connections.iter().find_map(|(_, header)| {
+            let (name, value) = header.as_ref()?;
+            if name != AUTHORIZATION {
+                return None;
+            }
+            value.to_str().ok()?.strip_prefix("Bearer ")
+        })
+    }
+}
+
+/// Opens and signs in every connection of a mode.
+pub async fn open(s: &Settings, progress: &Progress) -> anyhow::Result<Opened> {
     let signing_in = s.mode.credential() != Credential::None;
     progress.update(&format!(
-        "bench: {name}: opening {} connections{}",
+        "bench: {}: opening {} connections{}",
+        s.mode.name(),
         s.connections,
         if signing_in { " and logging in" } else { "" }
     ));
-    let open = open_all(s).await?;
+    Ok(Opened {
+        connections: open_all(s).await?,
+    })
+}
+
+/// Runs one mode on its open connections: warm up, measure.
+pub async fn measure(
+    s: &Settings,
+    opened: Opened,
+    progress: &Progress,
+) -> anyhow::Result<Measured> {
+    let name = s.mode.name();
+    let uri = s.endpoint.uri(s.mode.path())?;
+    let signing_in = s.mode.credential() != Credential::None;
+    let open = opened.connections;
     let credential_bytes = open
         .iter()
         .map(|(_, header)| credential_bytes(header))
@@ -624,6 +746,7 @@ pub async fn run(s: &Settings, progress: &Progress) -> anyhow::Result<Measured> 
         credential_bytes,
         cpu: cpu_before.zip(cpu_after).map(|(b, a)| a.since(b)),
         remote: s.remote,
+        verify_per_core_rps: None,
     };
     progress.line(&format!(
         "bench: {name}: {:.0} req/s, p50 {}, p99 {}, {} errors",
@@ -662,6 +785,29 @@ mod tests {
         // "cookie: tessera_session=0123456789\r\n"
         assert_eq!(credential_bytes(&Some((COOKIE, value))), 6 + 2 + 26 + 2);
         assert_eq!(credential_bytes(&None), 0);
+    }
+
+    #[test]
+    fn a_bearer_token_costs_its_whole_header_line() {
+        let value = HeaderValue::from_static("Bearer aaa.bbb.ccc");
+        // "authorization: Bearer aaa.bbb.ccc\r\n", as long as "Authorization: …".
+        assert_eq!(
+            credential_bytes(&Some((AUTHORIZATION, value))),
+            "Authorization: Bearer aaa.bbb.ccc\r\n".len()
+        );
+    }
+
+    #[test]
+    fn the_algorithm_is_read_from_the_token_header() {
+        // {"alg":"EdDSA","typ":"at+jwt","kid":"k1"}
+        let token = "eyJhbGciOiJFZERTQSIsInR5cCI6ImF0K2p3dCIsImtpZCI6ImsxIn0.e30.c2ln";
+        assert_eq!(token_alg(token).as_deref(), Some("EdDSA"));
+        assert_eq!(token_alg("not a token").as_deref(), None);
+        assert_eq!(token_alg("e30.e30.e30").as_deref(), None);
+        assert_eq!(base64url("TWFu").unwrap(), b"Man");
+        assert_eq!(base64url("TWE").unwrap(), b"Ma");
+        assert_eq!(base64url("-_8").unwrap(), [0xfb, 0xff]);
+        assert_eq!(base64url("a+b"), None);
     }
 
     #[test]

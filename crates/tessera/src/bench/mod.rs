@@ -12,10 +12,22 @@
 //! [`SERVER_THREAD`]), while the load generator has another (threads named [`LOADGEN_THREAD`]);
 //! each runtime has the default number of workers (one per core). `session-sqlite` gets a
 //! fresh SQLite file in a temporary directory, `session-memory` a second server on `memory:`.
-//! Both use the default configuration (`tessera.toml` and `TESSERA_*` are not read), so runs
-//! are comparable. With `--url` an already running server is measured instead, over HTTP
-//! only: a random `bench-…@example.com` user is registered, and the session mode that matches
-//! the store the server reports on `/readyz` is available.
+//! Every JWT mode gets a server of its own, on a fresh SQLite file too (verifying a token reads
+//! no store), whose `[jwt] algorithm` is the mode's; the `-cold` modes' servers also have the
+//! verified-token cache turned off (`jwt.cache_capacity = 0`). All of them otherwise use the
+//! default configuration (`tessera.toml` and `TESSERA_*` are not read), so runs are
+//! comparable. With `--url` an already running server is measured instead, over HTTP only: a
+//! random `bench-…@example.com` user is registered; the session mode that matches the store
+//! the server reports on `/readyz` is available, and so is the warm JWT mode of the algorithm
+//! its `/.well-known/openid-configuration` says it signs with (cold modes need a server
+//! configured for them, so they are in-process only).
+//!
+//! JWT modes also time the signature check alone: before the warm-up, one thread of this
+//! process verifies one of the mode's tokens with tessera-core's [`Verifier`] (the server's
+//! own keys, issuer and audience) in a tight loop for about half a second. That rate, per
+//! core, bounds what the cold modes can reach; see [`report`] for how the two are compared.
+//! JWT connections never refresh their token: a mode warmed up and measured for longer than
+//! the access-token lifetime (`jwt.access_ttl`, 15 minutes by default) ends in 401s.
 //!
 //! Layout: [`load`] is the load generator (hyper 1 client, hdrhistogram), [`server`] starts
 //! the in-process servers, [`cpu`] reads CPU times from `/proc`, [`report`] is the report, its
@@ -29,12 +41,16 @@ mod server;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use anyhow::{Context, anyhow, bail};
+use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 use http::Uri;
+use tessera_core::Tessera;
+use tessera_core::key::Algorithm;
+use tessera_core::token::Verifier;
 use tokio::runtime::Runtime;
 
 use self::load::{Account, Credential, Endpoint, Measured};
@@ -46,6 +62,10 @@ use crate::telemetry;
 pub const LOADGEN_THREAD: &str = "bench-load";
 /// Name of the in-process server's runtime threads.
 pub const SERVER_THREAD: &str = "tessera-server";
+/// Name of the thread that times the signature check alone.
+const VERIFY_THREAD: &str = "bench-verify";
+/// How long the signature check alone is timed (at most the mode's `--duration`).
+const VERIFY_FOR: Duration = Duration::from_millis(500);
 
 /// Arguments of `tessera bench`.
 #[derive(Debug, Clone, Args)]
@@ -65,9 +85,14 @@ pub struct BenchArgs {
     )]
     pub connections: u32,
     /// Modes to measure, comma-separated, in order; `healthz` (the baseline) is added first
-    /// when missing. Default: every mode the target offers.
+    /// when missing. `all`: every mode the target offers.
+    ///
+    /// Default in-process: healthz, session-sqlite, jwt-hs256, jwt-eddsa, jwt-es256,
+    /// jwt-rs256, jwt-eddsa-cold — every mode would take over 2 minutes at the default
+    /// --duration and --warmup, so session-memory and three of the cold modes run only when
+    /// asked for (or with `--modes all`). Default with --url: every mode that server offers.
     #[arg(long, value_name = "MODE,...", value_delimiter = ',')]
-    pub modes: Vec<Mode>,
+    pub modes: Vec<ModeArg>,
     /// Measure the server already running at this URL (plain http) instead of in-process ones.
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
@@ -90,18 +115,80 @@ fn positive_duration(s: &str) -> Result<Duration, String> {
     }
 }
 
-/// One measured run: a request, the credential it carries, the store behind it.
-///
-/// JWT modes (`jwt-hs256`, `jwt-eddsa`, …) will be more variants: a [`Credential`] kind that
-/// logs in at `/v1/token` and sends `Authorization: Bearer`, and the server settings they need.
+/// One measured run: a request, the credential it carries, the server behind it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, ValueEnum)]
 pub enum Mode {
     /// GET /healthz with no credential: the HTTP stack alone, the baseline of every ratio.
+    #[value(name = "healthz")]
     Healthz,
     /// GET /v1/me with a session cookie; sessions in SQLite.
+    #[value(name = "session-sqlite")]
     SessionSqlite,
     /// GET /v1/me with a session cookie; sessions in memory.
+    #[value(name = "session-memory")]
     SessionMemory,
+    /// GET /v1/me with an HS256 Bearer token from POST /v1/token, reused on every request
+    /// (repeats are served by the verified-token cache; revocation is checked every time).
+    #[value(name = "jwt-hs256")]
+    JwtHs256,
+    /// GET /v1/me with an EdDSA (Ed25519) Bearer token, reused (as jwt-hs256).
+    #[value(name = "jwt-eddsa")]
+    JwtEddsa,
+    /// GET /v1/me with an ES256 (P-256) Bearer token, reused (as jwt-hs256).
+    #[value(name = "jwt-es256")]
+    JwtEs256,
+    /// GET /v1/me with an RS256 (RSA-2048) Bearer token, reused (as jwt-hs256).
+    #[value(name = "jwt-rs256")]
+    JwtRs256,
+    /// jwt-hs256 on a server without the verified-token cache (jwt.cache_capacity = 0):
+    /// every request has its token parsed, its signature verified and its claims checked, so
+    /// as far as the server's work goes it is a fresh token on every request.
+    #[value(name = "jwt-hs256-cold")]
+    JwtHs256Cold,
+    /// jwt-eddsa without the verified-token cache: parse, signature and claims checked on
+    /// every request (as jwt-hs256-cold), the server's work for a fresh token each time.
+    #[value(name = "jwt-eddsa-cold")]
+    JwtEddsaCold,
+    /// jwt-es256 without the verified-token cache: parse, signature and claims checked on
+    /// every request (as jwt-hs256-cold), the server's work for a fresh token each time.
+    #[value(name = "jwt-es256-cold")]
+    JwtEs256Cold,
+    /// jwt-rs256 without the verified-token cache: parse, signature and claims checked on
+    /// every request (as jwt-hs256-cold), the server's work for a fresh token each time.
+    #[value(name = "jwt-rs256-cold")]
+    JwtRs256Cold,
+}
+
+/// A value of `--modes`: a mode, or `all`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModeArg {
+    /// Every mode the target offers.
+    All,
+    /// This mode.
+    One(Mode),
+}
+
+/// `all`, then every mode, in the default order.
+static MODE_ARGS: LazyLock<Vec<ModeArg>> = LazyLock::new(|| {
+    std::iter::once(ModeArg::All)
+        .chain(Mode::value_variants().iter().copied().map(ModeArg::One))
+        .collect()
+});
+
+impl ValueEnum for ModeArg {
+    fn value_variants<'a>() -> &'a [Self] {
+        &MODE_ARGS
+    }
+
+    fn to_possible_value(&self) -> Option<PossibleValue> {
+        match self {
+            Self::All => Some(
+                PossibleValue::new("all")
+                    .help("Every mode the target offers (in-process: over 2 minutes by default)"),
+            ),
+            Self::One(mode) => mode.to_possible_value(),
+        }
+    }
 }
 
 /// The stores a mode can be about; the name is what `Store::backend()` and `/readyz` say.
@@ -122,9 +209,82 @@ impl StoreKind {
     }
 }
 
+/// The signing algorithms the JWT modes measure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum JwtAlg {
+    Hs256,
+    EdDsa,
+    Es256,
+    Rs256,
+}
+
+impl JwtAlg {
+    const ALL: [Self; 4] = [Self::Hs256, Self::EdDsa, Self::Es256, Self::Rs256];
+
+    /// tessera-core's algorithm (and, with `as_str`, the JOSE `alg`).
+    pub fn algorithm(self) -> Algorithm {
+        match self {
+            Self::Hs256 => Algorithm::HS256,
+            Self::EdDsa => Algorithm::EdDSA,
+            Self::Es256 => Algorithm::ES256,
+            Self::Rs256 => Algorithm::RS256,
+        }
+    }
+
+    /// The one with this JOSE name (`"EdDSA"`), if the bench measures it.
+    fn from_jose(alg: &str) -> Option<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|a| a.algorithm().as_str() == alg)
+    }
+}
+
+/// What a JWT mode measures: an algorithm, with or without the verified-token cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Jwt {
+    pub alg: JwtAlg,
+    /// The server keeps its verified-token cache (warm); `false`: `cache_capacity = 0` (cold).
+    pub cached: bool,
+}
+
+/// The in-process server a mode needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ServerKind {
+    /// Default configuration on this store.
+    Store(StoreKind),
+    /// Default configuration on SQLite, signing with the algorithm, cache on or off.
+    Jwt(Jwt),
+}
+
+impl ServerKind {
+    /// For messages and file names: `sqlite`, `jwt-eddsa`, `jwt-eddsa-cold`.
+    pub fn label(self) -> String {
+        match self {
+            Self::Store(store) => store.name().to_owned(),
+            Self::Jwt(jwt) => format!(
+                "jwt-{}{}",
+                jwt.alg.algorithm().as_str().to_ascii_lowercase(),
+                if jwt.cached { "" } else { "-cold" }
+            ),
+        }
+    }
+}
+
 impl Mode {
     /// The mode every ratio is relative to.
     pub const BASELINE: Self = Self::Healthz;
+
+    /// What runs in-process without `--modes`: everything would take over 2 minutes with
+    /// the default `--duration` and `--warmup` (11 modes × 11 s, plus logins).
+    const DEFAULT: [Self; 7] = [
+        Self::Healthz,
+        Self::SessionSqlite,
+        Self::JwtHs256,
+        Self::JwtEddsa,
+        Self::JwtEs256,
+        Self::JwtRs256,
+        Self::JwtEddsaCold,
+    ];
 
     /// The name on the command line and in reports.
     pub fn name(self) -> &'static str {
@@ -132,6 +292,14 @@ impl Mode {
             Self::Healthz => "healthz",
             Self::SessionSqlite => "session-sqlite",
             Self::SessionMemory => "session-memory",
+            Self::JwtHs256 => "jwt-hs256",
+            Self::JwtEddsa => "jwt-eddsa",
+            Self::JwtEs256 => "jwt-es256",
+            Self::JwtRs256 => "jwt-rs256",
+            Self::JwtHs256Cold => "jwt-hs256-cold",
+            Self::JwtEddsaCold => "jwt-eddsa-cold",
+            Self::JwtEs256Cold => "jwt-es256-cold",
+            Self::JwtRs256Cold => "jwt-rs256-cold",
         }
     }
 
@@ -139,7 +307,7 @@ impl Mode {
     pub fn path(self) -> &'static str {
         match self {
             Self::Healthz => "/healthz",
-            Self::SessionSqlite | Self::SessionMemory => "/v1/me",
+            _ => "/v1/me",
         }
     }
 
@@ -148,21 +316,118 @@ impl Mode {
         match self {
             Self::Healthz => Credential::None,
             Self::SessionSqlite | Self::SessionMemory => Credential::SessionCookie,
+            _ => Credential::Bearer,
         }
     }
 
-    /// The store the mode measures; `None` when it does not touch one.
+    /// The store the mode measures; `None` when it does not touch one (JWT modes: verifying
+    /// a token reads no store).
     pub fn store(self) -> Option<StoreKind> {
         match self {
-            Self::Healthz => None,
             Self::SessionSqlite => Some(StoreKind::Sqlite),
             Self::SessionMemory => Some(StoreKind::Memory),
+            _ => None,
         }
     }
 
-    /// Every mode, in the default order.
+    /// The algorithm and cache setting a JWT mode measures; `None` for the others.
+    pub fn jwt(self) -> Option<Jwt> {
+        let (alg, cached) = match self {
+            Self::Healthz | Self::SessionSqlite | Self::SessionMemory => return None,
+            Self::JwtHs256 => (JwtAlg::Hs256, true),
+            Self::JwtEddsa => (JwtAlg::EdDsa, true),
+            Self::JwtEs256 => (JwtAlg::Es256, true),
+            Self::JwtRs256 => (JwtAlg::Rs256, true),
+            Self::JwtHs256Cold => (JwtAlg::Hs256, false),
+            Self::JwtEddsaCold => (JwtAlg::EdDsa, false),
+            Self::JwtEs256Cold => (JwtAlg::Es256, false),
+            Self::JwtRs256Cold => (JwtAlg::Rs256, false),
+        };
+        Some(Jwt { alg, cached })
+    }
+
+    /// Whether this is a cold JWT mode (no verified-token cache on its server).
+    pub fn is_cold(self) -> bool {
+        self.jwt().is_some_and(|j| !j.cached)
+    }
+
+    /// The in-process server the mode needs; `None` for the baseline (any server will do).
+    pub fn server(self) -> Option<ServerKind> {
+        self.store()
+            .map(ServerKind::Store)
+            .or_else(|| self.jwt().map(ServerKind::Jwt))
+    }
+
+    /// Every mode, in the order `--modes all` runs them.
     fn all() -> &'static [Self] {
         Self::value_variants()
+    }
+}
+
+/// What a target can measure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Offer {
+    /// Stores it keeps sessions in.
+    stores: Vec<StoreKind>,
+    /// Algorithms it signs access tokens with.
+    algorithms: Vec<JwtAlg>,
+    /// Servers without the verified-token cache (in-process only).
+    cold: bool,
+}
+
+impl Offer {
+    /// In-process: any server the bench starts.
+    fn everything() -> Self {
+        Self {
+            stores: StoreKind::ALL.to_vec(),
+            algorithms: JwtAlg::ALL.to_vec(),
+            cold: true,
+        }
+    }
+
+    fn has(&self, mode: Mode) -> bool {
+        self.missing(mode, "").is_none()
+    }
+
+    /// Why `target` (for the message) cannot measure `mode`, if it cannot.
+    fn missing(&self, mode: Mode, target: &str) -> Option<String> {
+        if let Some(store) = mode.store()
+            && !self.stores.contains(&store)
+        {
+            return Some(format!(
+                "{} measures the {} store, which {target} does not use",
+                mode.name(),
+                store.name()
+            ));
+        }
+        let jwt = mode.jwt()?;
+        if !jwt.cached && !self.cold {
+            return Some(format!(
+                "{} needs a server started without the verified-token cache \
+                 (jwt.cache_capacity = 0), which only the in-process servers are",
+                mode.name()
+            ));
+        }
+        if !self.algorithms.contains(&jwt.alg) {
+            return Some(format!(
+                "{} needs a server signing with {}, which {target} does not do",
+                mode.name(),
+                jwt.alg.algorithm().as_str()
+            ));
+        }
+        None
+    }
+
+    /// The same, for a server that says which store it uses and which algorithm it signs with.
+    fn remote(store: &str, algorithm: Option<&str>) -> Self {
+        Self {
+            stores: StoreKind::ALL
+                .into_iter()
+                .filter(|s| s.name() == store)
+                .collect(),
+            algorithms: algorithm.and_then(JwtAlg::from_jose).into_iter().collect(),
+            cold: false,
+        }
     }
 }
 
@@ -232,13 +497,22 @@ impl RemoteUrl {
     }
 }
 
+/// Which modes were asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Requested {
+    /// No `--modes`: [`Mode::DEFAULT`] in-process, everything offered with `--url`.
+    Default,
+    /// `--modes all`: everything the target offers.
+    All,
+    /// These, in this order (deduplicated, baseline first if it was missing).
+    These(Vec<Mode>),
+}
+
 /// The checked arguments.
 #[derive(Debug, Clone)]
 struct Plan {
     target: Target,
-    /// The modes asked for (deduplicated, baseline first if it was missing); `None`: every
-    /// mode the target offers.
-    requested: Option<Vec<Mode>>,
+    requested: Requested,
     connections: usize,
     warmup: Duration,
     duration: Duration,
@@ -253,10 +527,16 @@ impl Plan {
             None => Target::InProcess,
         };
         let requested = if args.modes.is_empty() {
-            None
+            Requested::Default
+        } else if args.modes.contains(&ModeArg::All) {
+            if args.modes.len() > 1 {
+                bail!("--modes all runs every mode; name no other mode with it");
+            }
+            Requested::All
         } else {
             let mut modes: Vec<Mode> = Vec::new();
-            for mode in args.modes {
+            for arg in args.modes {
+                let ModeArg::One(mode) = arg else { continue };
                 if modes.contains(&mode) {
                     bail!("--modes names {} twice", mode.name());
                 }
@@ -265,7 +545,7 @@ impl Plan {
             if !modes.contains(&Mode::BASELINE) {
                 modes.insert(0, Mode::BASELINE);
             }
-            Some(modes)
+            Requested::These(modes)
         };
         let connections = usize::try_from(args.connections).context("too many connections")?;
         Ok(Self {
@@ -279,25 +559,30 @@ impl Plan {
         })
     }
 
-    /// The modes to run, given which stores the target offers; errors name what is missing.
-    fn modes(&self, offered: &[StoreKind], target: &str) -> anyhow::Result<Vec<Mode>> {
-        let available = |m: &Mode| m.store().is_none_or(|s| offered.contains(&s));
-        let Some(requested) = &self.requested else {
-            return Ok(Mode::all().iter().copied().filter(available).collect());
+    /// Whether the JWT modes may be among those run (so the target's algorithm is needed).
+    fn may_need_jwt(&self) -> bool {
+        match &self.requested {
+            Requested::Default | Requested::All => true,
+            Requested::These(modes) => modes.iter().any(|m| m.jwt().is_some()),
+        }
+    }
+
+    /// The modes to run, given what the target offers; errors name what is missing.
+    fn modes(&self, offer: &Offer, target: &str) -> anyhow::Result<Vec<Mode>> {
+        let offered = || Mode::all().iter().copied().filter(|m| offer.has(*m));
+        let requested = match &self.requested {
+            Requested::Default if matches!(self.target, Target::InProcess) => {
+                return Ok(Mode::DEFAULT
+                    .into_iter()
+                    .filter(|m| offer.has(*m))
+                    .collect());
+            }
+            Requested::Default | Requested::All => return Ok(offered().collect()),
+            Requested::These(modes) => modes,
         };
-        if let Some(missing) = requested.iter().find(|m| !available(m)) {
-            let offered: Vec<String> = Mode::all()
-                .iter()
-                .filter(|m| available(m))
-                .map(|m| m.name().to_owned())
-                .collect();
-            bail!(
-                "{} measures the {} store, which {target} does not use; modes available \
-                 there: {}",
-                missing.name(),
-                missing.store().map_or("?", StoreKind::name),
-                offered.join(", ")
-            );
+        if let Some(why) = requested.iter().find_map(|m| offer.missing(*m, target)) {
+            let available: Vec<&str> = offered().map(Mode::name).collect();
+            bail!("{why}; modes available there: {}", available.join(", "));
         }
         Ok(requested.clone())
     }
@@ -365,6 +650,14 @@ fn runtime(name: &str) -> anyhow::Result<Runtime> {
         .with_context(|| format!("could not start the {name} runtime"))
 }
 
+/// The server behind a mode: where it listens and, in-process, its services (for timing the
+/// signature check alone with its own keys).
+#[derive(Debug, Clone)]
+struct Server {
+    endpoint: Arc<Endpoint>,
+    tessera: Option<Arc<Tessera>>,
+}
+
 /// Starts what is needed, runs every mode, and builds the report. Blocks.
 fn measure(plan: &Plan) -> anyhow::Result<Report> {
     let started_at = report::now_rfc3339();
@@ -374,12 +667,12 @@ fn measure(plan: &Plan) -> anyhow::Result<Report> {
             let dir = tempfile::Builder::new()
                 .prefix("tessera-bench-")
                 .tempdir()
-                .context("could not create a temporary directory for the database")?;
+                .context("could not create a temporary directory for the databases")?;
             let servers = runtime(SERVER_THREAD)?;
-            let modes = plan.modes(&StoreKind::ALL, "the in-process server");
+            let modes = plan.modes(&Offer::everything(), "the in-process server");
             let outcome = modes.and_then(|modes| {
-                let endpoints = servers.block_on(server::start_all(&modes, dir.path()))?;
-                let results = loadgen.block_on(run_modes(plan, &modes, &endpoints, false))?;
+                let started = servers.block_on(server::start_all(&modes, dir.path()))?;
+                let results = loadgen.block_on(run_modes(plan, &modes, &started, false))?;
                 Ok((modes, results, Some(cores())))
             });
             servers.shutdown_timeout(Duration::from_secs(1));
@@ -389,19 +682,32 @@ fn measure(plan: &Plan) -> anyhow::Result<Report> {
         Target::Url(url) => loadgen.block_on(async {
             let endpoint = Arc::new(Endpoint::resolve(url).await?);
             let store = load::store_of(&endpoint).await?;
-            let offered: Vec<StoreKind> = StoreKind::ALL
-                .into_iter()
-                .filter(|s| s.name() == store)
-                .collect();
+            let algorithm = if plan.may_need_jwt() {
+                load::signing_algorithm(&endpoint).await
+            } else {
+                None
+            };
+            let offer = Offer::remote(&store, algorithm.as_deref());
             let modes = plan.modes(
-                &offered,
-                &format!("the server at {} (store: {store})", url.display),
+                &offer,
+                &format!(
+                    "the server at {} (store: {store}; {})",
+                    url.display,
+                    algorithm.as_deref().map_or_else(
+                        || "no JWT signing algorithm advertised".to_owned(),
+                        |a| format!("signing with {a}")
+                    )
+                ),
             )?;
-            let endpoints = modes
+            let server = Server {
+                endpoint,
+                tessera: None,
+            };
+            let servers = modes
                 .iter()
-                .map(|m| (*m, endpoint.clone()))
+                .map(|m| (*m, server.clone()))
                 .collect::<BTreeMap<_, _>>();
-            let results = run_modes(plan, &modes, &endpoints, true).await?;
+            let results = run_modes(plan, &modes, &servers, true).await?;
             Ok((modes, results, None))
         }),
     };
@@ -415,11 +721,11 @@ fn measure(plan: &Plan) -> anyhow::Result<Report> {
     ))
 }
 
-/// Runs every mode in order against its endpoint.
+/// Runs every mode in order against its server.
 async fn run_modes(
     plan: &Plan,
     modes: &[Mode],
-    endpoints: &BTreeMap<Mode, Arc<Endpoint>>,
+    servers: &BTreeMap<Mode, Server>,
     remote: bool,
 ) -> anyhow::Result<Vec<(Mode, Measured)>> {
     // One account per server, registered over HTTP like any client would.
@@ -427,13 +733,14 @@ async fn run_modes(
     let mut results = Vec::new();
     let progress = Progress::new();
     for &mode in modes {
-        let endpoint = endpoints
+        let server = servers
             .get(&mode)
             .cloned()
             .ok_or_else(|| anyhow!("no server was started for {}", mode.name()))?;
+        let endpoint = server.endpoint.clone();
         let account = match mode.credential() {
             Credential::None => None,
-            Credential::SessionCookie => {
+            Credential::SessionCookie | Credential::Bearer => {
                 match accounts.iter().find(|(e, _)| Arc::ptr_eq(e, &endpoint)) {
                     Some((_, a)) => Some(a.clone()),
                     None => {
@@ -447,23 +754,113 @@ async fn run_modes(
                 }
             }
         };
-        let measured = load::run(
-            &load::Settings {
-                mode,
-                endpoint,
-                account,
-                connections: plan.connections,
-                warmup: plan.warmup,
-                duration: plan.duration,
-                remote,
-            },
-            &progress,
-        )
+        let settings = load::Settings {
+            mode,
+            endpoint,
+            account,
+            connections: plan.connections,
+            warmup: plan.warmup,
+            duration: plan.duration,
+            remote,
+        };
+        let measured = async {
+            let opened = load::open(&settings, &progress).await?;
+            let verify = match mode.jwt() {
+                Some(jwt) => check_tokens(jwt, &opened, &server, plan.duration, &progress).await?,
+                None => None,
+            };
+            let mut measured = load::measure(&settings, opened, &progress).await?;
+            measured.verify_per_core_rps = verify;
+            Ok::<_, anyhow::Error>(measured)
+        }
         .await
         .with_context(|| format!("mode {}", mode.name()))?;
         results.push((mode, measured));
     }
     Ok(results)
+}
+
+/// Checks that a JWT mode's tokens carry its algorithm and, in-process, times the signature
+/// check alone on one of them: verifications per second on one core.
+async fn check_tokens(
+    jwt: Jwt,
+    opened: &load::Opened,
+    server: &Server,
+    duration: Duration,
+    progress: &Progress,
+) -> anyhow::Result<Option<f64>> {
+    let token = opened
+        .bearer_token()
+        .ok_or_else(|| anyhow!("no connection holds an access token"))?;
+    let expected = jwt.alg.algorithm().as_str();
+    match load::token_alg(token) {
+        Some(alg) if alg == expected => {}
+        found => bail!(
+            "the server's access tokens are signed with {}, not {expected}: its active key is \
+             of another algorithm than the one configured (`tessera keys rotate` twice switches)",
+            found.as_deref().unwrap_or("an unreadable algorithm")
+        ),
+    }
+    let Some(tessera) = server.tessera.clone() else {
+        return Ok(None);
+    };
+    let spend = VERIFY_FOR.min(duration);
+    progress.update(&format!(
+        "bench: timing the {expected} signature check alone for {}",
+        humantime::format_duration(spend)
+    ));
+    let token = token.to_owned();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    // A thread of its own: not one of the load generator's, whose CPU time is counted apart,
+    // and not a worker, which must not block.
+    std::thread::Builder::new()
+        .name(VERIFY_THREAD.into())
+        .spawn(move || {
+            let _ = tx.send(verify_rate(&tessera, &token, spend));
+        })
+        .context("could not start the verification thread")?;
+    let rate = rx
+        .await
+        .context("the verification thread ended without an answer")??;
+    progress.line(&format!(
+        "bench: {expected} signature check alone: {rate:.0} verifications/s on one core"
+    ));
+    Ok(Some(rate))
+}
+
+/// Verifies `token` with the server's keys, issuer, audience and leeway, back to back on this
+/// thread for about `spend`, as the server does without its cache (the key ring is fetched
+/// each time, as [`tessera_core::jwt::Tokens::authenticate`] does); verifications per second
+/// of this thread's CPU time (so per core, and unaffected by time other processes take the
+/// core away), or per second of wall time where the thread's CPU time cannot be read.
+fn verify_rate(tessera: &Tessera, token: &str, spend: Duration) -> anyhow::Result<f64> {
+    let policy = tessera.tokens.policy();
+    let verifier =
+        Verifier::new(policy.issuer.clone(), policy.audience.clone()).with_leeway(policy.leeway);
+    let now = tessera.clock().now();
+    verifier
+        .verify(&*tessera.tokens.ring(), token, now)
+        .map_err(|e| anyhow!("the bench's access token does not verify: {e}"))?;
+    let cpu_before = cpu::thread_cpu_time();
+    let started = std::time::Instant::now();
+    let mut done: u64 = 0;
+    let wall = loop {
+        let verified = verifier.verify(&*tessera.tokens.ring(), std::hint::black_box(token), now);
+        if std::hint::black_box(verified).is_err() {
+            bail!("the bench's access token stopped verifying");
+        }
+        done += 1;
+        let elapsed = started.elapsed();
+        if elapsed >= spend {
+            break elapsed;
+        }
+    };
+    let cpu = cpu::thread_cpu_time()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before))
+        // Implausible (under a tenth of the wall time): not worth more than the wall clock.
+        .filter(|cpu| *cpu > wall / 10);
+    Ok(done as f64 / cpu.unwrap_or(wall).as_secs_f64())
 }
 
 /// Writes the report where it was asked for.
@@ -559,6 +956,10 @@ mod tests {
         Plan::new(parse(args)?)
     }
 
+    fn everything(p: &Plan) -> Vec<Mode> {
+        p.modes(&Offer::everything(), "x").unwrap()
+    }
+
     #[test]
     fn defaults() {
         let a = parse(&[]).unwrap();
@@ -568,9 +969,40 @@ mod tests {
         assert!(a.modes.is_empty() && a.url.is_none() && a.out.is_none() && !a.json);
         let p = Plan::new(a).unwrap();
         assert_eq!(
-            p.modes(&StoreKind::ALL, "x").unwrap(),
-            [Mode::Healthz, Mode::SessionSqlite, Mode::SessionMemory]
+            everything(&p),
+            [
+                Mode::Healthz,
+                Mode::SessionSqlite,
+                Mode::JwtHs256,
+                Mode::JwtEddsa,
+                Mode::JwtEs256,
+                Mode::JwtRs256,
+                Mode::JwtEddsaCold,
+            ]
         );
+    }
+
+    #[test]
+    fn the_default_run_stays_under_two_minutes_and_all_would_not() {
+        let per_mode = Duration::from_secs(11); // default --duration + --warmup
+        let default = per_mode * u32::try_from(Mode::DEFAULT.len()).unwrap();
+        let all = per_mode * u32::try_from(Mode::all().len()).unwrap();
+        // Logins, server starts and the signature timings add a few seconds to each.
+        assert!(default <= Duration::from_secs(90), "{default:?}");
+        assert!(
+            all > Duration::from_secs(120),
+            "then make every mode the default"
+        );
+    }
+
+    #[test]
+    fn all_means_every_mode() {
+        let p = plan(&["--modes", "all"]).unwrap();
+        assert_eq!(p.requested, Requested::All);
+        assert_eq!(everything(&p), Mode::all());
+        assert_eq!(Mode::all().len(), 11);
+        let msg = plan(&["--modes", "all,jwt-hs256"]).unwrap_err().to_string();
+        assert!(msg.contains("no other mode"), "{msg}");
     }
 
     #[test]
@@ -611,10 +1043,11 @@ mod tests {
 
     #[test]
     fn an_unknown_mode_lists_the_valid_ones() {
-        let msg = parse(&["--modes", "healthz,jwt-hs256"])
+        let msg = parse(&["--modes", "healthz,jwt-nope"])
             .unwrap_err()
             .to_string();
-        assert!(msg.contains("jwt-hs256"), "{msg}");
+        assert!(msg.contains("jwt-nope"), "{msg}");
+        assert!(msg.contains("all"), "{msg}");
         for mode in Mode::all() {
             assert!(msg.contains(mode.name()), "{msg}");
         }
@@ -626,21 +1059,59 @@ mod tests {
             let value = mode.to_possible_value().unwrap();
             assert_eq!(value.get_name(), mode.name());
             assert_eq!(Mode::from_str(mode.name(), false), Ok(*mode));
+            assert_eq!(
+                ModeArg::from_str(mode.name(), false),
+                Ok(ModeArg::One(*mode))
+            );
         }
+        assert_eq!(ModeArg::from_str("all", false), Ok(ModeArg::All));
+    }
+
+    #[test]
+    fn jwt_modes_say_what_they_measure() {
+        let jwt: Vec<Mode> = Mode::all()
+            .iter()
+            .copied()
+            .filter(|m| m.jwt().is_some())
+            .collect();
+        assert_eq!(jwt.len(), 8);
+        for mode in jwt {
+            let j = mode.jwt().unwrap();
+            let alg = j.alg.algorithm().as_str().to_ascii_lowercase();
+            assert!(mode.name().starts_with(&format!("jwt-{alg}")), "{mode:?}");
+            assert_eq!(mode.name().ends_with("-cold"), !j.cached, "{mode:?}");
+            assert_eq!(mode.is_cold(), !j.cached);
+            assert_eq!(mode.credential(), Credential::Bearer);
+            assert_eq!(mode.path(), "/v1/me");
+            assert_eq!(mode.store(), None, "verification reads no store");
+            assert_eq!(
+                mode.server().map(ServerKind::label).as_deref(),
+                Some(mode.name())
+            );
+        }
+        assert_eq!(Mode::Healthz.server(), None);
+        assert_eq!(
+            Mode::SessionSqlite.server(),
+            Some(ServerKind::Store(StoreKind::Sqlite))
+        );
+        assert_eq!(JwtAlg::from_jose("EdDSA"), Some(JwtAlg::EdDsa));
+        assert_eq!(JwtAlg::from_jose("eddsa"), None);
     }
 
     #[test]
     fn modes_keep_their_order_and_get_the_baseline() {
-        let p = plan(&["--modes", "session-memory,session-sqlite"]).unwrap();
+        let p = plan(&["--modes", "session-memory,jwt-rs256-cold,session-sqlite"]).unwrap();
         assert_eq!(
-            p.modes(&StoreKind::ALL, "x").unwrap(),
-            [Mode::Healthz, Mode::SessionMemory, Mode::SessionSqlite]
+            everything(&p),
+            [
+                Mode::Healthz,
+                Mode::SessionMemory,
+                Mode::JwtRs256Cold,
+                Mode::SessionSqlite
+            ]
         );
         let p = plan(&["--modes", "session-sqlite,healthz"]).unwrap();
-        assert_eq!(
-            p.modes(&StoreKind::ALL, "x").unwrap(),
-            [Mode::SessionSqlite, Mode::Healthz]
-        );
+        assert_eq!(everything(&p), [Mode::SessionSqlite, Mode::Healthz]);
         let msg = plan(&["--modes", "healthz,healthz"])
             .unwrap_err()
             .to_string();
@@ -648,29 +1119,53 @@ mod tests {
     }
 
     #[test]
-    fn a_remote_server_offers_the_modes_of_its_store() {
+    fn a_remote_server_offers_the_modes_of_its_store_and_algorithm() {
         let p = plan(&["--url", "http://127.0.0.1:8080"]).unwrap();
+        assert!(p.may_need_jwt());
+        let sqlite_eddsa = Offer::remote("sqlite", Some("EdDSA"));
         assert_eq!(
-            p.modes(&[StoreKind::Sqlite], "x").unwrap(),
-            [Mode::Healthz, Mode::SessionSqlite]
+            p.modes(&sqlite_eddsa, "x").unwrap(),
+            [Mode::Healthz, Mode::SessionSqlite, Mode::JwtEddsa]
         );
-        assert_eq!(p.modes(&[], "x").unwrap(), [Mode::Healthz]);
-        let p = plan(&[
-            "--url",
-            "http://127.0.0.1:8080",
-            "--modes",
-            "session-memory",
-        ])
-        .unwrap();
-        let msg = p
-            .modes(&[StoreKind::Sqlite], "the server at U")
-            .unwrap_err()
-            .to_string();
+        assert_eq!(
+            p.modes(&Offer::remote("memory", Some("RS256")), "x")
+                .unwrap(),
+            [Mode::Healthz, Mode::SessionMemory, Mode::JwtRs256]
+        );
+        assert_eq!(
+            p.modes(&Offer::remote("postgres", None), "x").unwrap(),
+            [Mode::Healthz]
+        );
+        let p = plan(&["--url", "http://127.0.0.1:8080", "--modes", "all"]).unwrap();
+        assert_eq!(
+            p.modes(&sqlite_eddsa, "x").unwrap(),
+            [Mode::Healthz, Mode::SessionSqlite, Mode::JwtEddsa]
+        );
+
+        let refused = |modes: &str| {
+            plan(&["--url", "http://127.0.0.1:8080", "--modes", modes])
+                .unwrap()
+                .modes(&sqlite_eddsa, "the server at U")
+                .unwrap_err()
+                .to_string()
+        };
+        let msg = refused("session-memory");
         assert!(
             msg.contains("session-memory measures the memory store, which the server at U"),
             "{msg}"
         );
-        assert!(msg.contains("healthz, session-sqlite"), "{msg}");
+        assert!(msg.contains("healthz, session-sqlite, jwt-eddsa"), "{msg}");
+        let msg = refused("jwt-es256");
+        assert!(
+            msg.contains("jwt-es256 needs a server signing with ES256, which the server at U"),
+            "{msg}"
+        );
+        let msg = refused("jwt-eddsa-cold");
+        assert!(msg.contains("jwt.cache_capacity = 0"), "{msg}");
+        assert!(msg.contains("in-process"), "{msg}");
+
+        let p = plan(&["--url", "http://h", "--modes", "session-sqlite"]).unwrap();
+        assert!(!p.may_need_jwt());
     }
 
     #[test]

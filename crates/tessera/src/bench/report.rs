@@ -21,7 +21,7 @@
 //!     "duration_ms": 10000,
 //!     "warmup_ms": 1000,
 //!     "connections": 64,
-//!     "modes": ["healthz", "session-sqlite", "session-memory"],
+//!     "modes": ["healthz", "session-sqlite", "jwt-eddsa", "jwt-eddsa-cold"],
 //!     "server_threads": 2,
 //!     "loadgen_threads": 2,
 //!     "build": "release"
@@ -46,7 +46,33 @@
 //!       "cpu_us_per_request": 17.52,
 //!       "server_cpu_us_per_request": 9.5,
 //!       "loadgen_cpu_us_per_request": 8.02,
-//!       "cpu_utilization": 0.967
+//!       "cpu_utilization": 0.967,
+//!       "verify_per_core_rps": null,
+//!       "cold_efficiency": null,
+//!       "cold_efficiency_cpu": null
+//!     },
+//!     {
+//!       "name": "jwt-eddsa-cold",
+//!       "path": "/v1/me",
+//!       "store": null,
+//!       "requests": 143963,
+//!       "rps": 28792.6,
+//!       "p50_us": 2113,
+//!       "p99_us": 4527,
+//!       "p999_us": 5511,
+//!       "max_us": 10567,
+//!       "mean_us": 2220.5,
+//!       "errors": 0,
+//!       "error_kinds": {},
+//!       "ratio_to_baseline": 0.1993,
+//!       "credential_bytes": 510,
+//!       "cpu_us_per_request": 67.45,
+//!       "server_cpu_us_per_request": 52.24,
+//!       "loadgen_cpu_us_per_request": 15.21,
+//!       "cpu_utilization": 0.971,
+//!       "verify_per_core_rps": 27839.0,
+//!       "cold_efficiency": 0.517,
+//!       "cold_efficiency_cpu": 0.688
 //!     }
 //!   ]
 //! }
@@ -70,11 +96,19 @@
 //!   `release` or `debug` (debug numbers are not worth comparing).
 //! - `baseline`: the mode every `ratio_to_baseline` divides by; always `healthz`.
 //!
-//! Each entry of `modes` (one per mode run, the baseline included; the example shows one), in
+//! Each entry of `modes` (one per mode run, the baseline included; the example shows two), in
 //! the order run:
-//! - `name`: `healthz` (`GET /healthz`, no credential), `session-sqlite` and `session-memory`
-//!   (`GET /v1/me` with a session cookie; sessions in that store). More will come (JWT modes).
-//! - `path`: the path requested; `store`: the store the mode measures, `null` for `healthz`.
+//! - `name`: `healthz` (`GET /healthz`, no credential); `session-sqlite` and `session-memory`
+//!   (`GET /v1/me` with a session cookie; sessions in that store); `jwt-hs256`, `jwt-eddsa`,
+//!   `jwt-es256`, `jwt-rs256` (`GET /v1/me` with `Authorization: Bearer`, a token from
+//!   `POST /v1/token` per connection, reused on every request, on a server signing with that
+//!   algorithm: repeats are served by its verified-token cache, revocation is checked on every
+//!   request); and their `-cold` counterparts (`jwt-eddsa-cold`, …), the same on a server
+//!   whose cache is off (`jwt.cache_capacity = 0`), so every request has its token parsed,
+//!   its signature verified and its claims checked — as far as the server's work goes, a fresh
+//!   token on every request.
+//! - `path`: the path requested; `store`: the store the mode measures, `null` for `healthz`
+//!   and the JWT modes (verifying a token reads no store; their in-process servers use SQLite).
 //! - `requests`: responses (any status) to requests that started after the warm-up and ended
 //!   within the measurement; `rps` is `requests` per second of measurement.
 //! - `p50_us`, `p99_us`, `p999_us`, `max_us` (integers) and `mean_us`: latency in
@@ -86,7 +120,8 @@
 //! - `ratio_to_baseline`: `rps` divided by the baseline's `rps` in the same run (1.0 for the
 //!   baseline; `null` if the baseline served nothing).
 //! - `credential_bytes`: the bytes the credential adds to every request, its whole header
-//!   line (`Cookie: tessera_session=…\r\n`); 0 without a credential.
+//!   line (`Cookie: tessera_session=…\r\n`, `Authorization: Bearer eyJ…\r\n`); 0 without a
+//!   credential.
 //! - `cpu_us_per_request`: CPU time (user + system) of the whole bench process during the
 //!   measurement, per request. In-process, that is the server *and* the load generator
 //!   together. `null` for `url` and where `/proc` cannot be read.
@@ -99,6 +134,28 @@
 //!   run had the machine to itself; clearly lower means something else ran meanwhile (or the
 //!   load did not saturate the cores), and that mode's `rps` is understated — its per-request
 //!   CPU times stay comparable.
+//! - `verify_per_core_rps` (added within `/1`; JWT modes, in-process, else `null`): the
+//!   signature check alone — one of the mode's tokens verified back to back on one thread of
+//!   the bench process, by tessera-core's `Verifier` with the server's key ring, issuer,
+//!   audience and leeway (parse, header checks, signature, claims: what a cold request pays
+//!   for its token), for about 0.5 s before the warm-up, while the load is stopped;
+//!   verifications per second of that thread's CPU time (from `/proc/thread-self/schedstat`;
+//!   of wall time where that cannot be read), so per core, and not lowered when other
+//!   processes take the core away meanwhile.
+//! - `cold_efficiency` (added within `/1`; cold JWT modes, in-process, else `null`): `rps` ÷
+//!   (`verify_per_core_rps` × `config.server_threads`), the share of what the signature check
+//!   alone allows on the cores the server runs on (the issue's target is ≥ 0.80). In-process
+//!   the server *shares* those cores with the load generator (on a 2-core machine the load
+//!   generator takes roughly a quarter to a half of them), so this understates the server:
+//!   read it beside `cold_efficiency_cpu`.
+//! - `cold_efficiency_cpu` (added within `/1`; cold JWT modes, in-process, else `null`):
+//!   1 ÷ (`server_cpu_us_per_request` × `verify_per_core_rps` ÷ 10⁶). The same comparison
+//!   made against the CPU the server actually got instead of the cores it shares: on that CPU
+//!   time the signature check alone would allow `verify_per_core_rps` × (server CPU seconds ÷
+//!   measured seconds) requests/s, and this is `rps` over that. Equivalently, the signature
+//!   check's CPU time over the server's CPU time per request, so 1.0 would mean the server
+//!   does nothing but verify. It still includes what sharing costs the server (waking the
+//!   load generator's threads, being preempted by them), so it is a lower bound too.
 //!
 //! CPU times come from `/proc` at a resolution of one clock tick (usually 10 ms), so they are
 //! only meaningful for measurements of a second or more.
@@ -198,6 +255,12 @@ pub struct ModeReport {
     pub server_cpu_us_per_request: Option<f64>,
     pub loadgen_cpu_us_per_request: Option<f64>,
     pub cpu_utilization: Option<f64>,
+    #[serde(default)]
+    pub verify_per_core_rps: Option<f64>,
+    #[serde(default)]
+    pub cold_efficiency: Option<f64>,
+    #[serde(default)]
+    pub cold_efficiency_cpu: Option<f64>,
 }
 
 /// `x` rounded to `places` decimals, so the JSON stays readable.
@@ -207,13 +270,25 @@ fn round(x: f64, places: i32) -> f64 {
 }
 
 impl ModeReport {
-    fn new(mode: Mode, m: &Measured, baseline_rps: Option<f64>, cores: usize) -> Self {
+    fn new(
+        mode: Mode,
+        m: &Measured,
+        baseline_rps: Option<f64>,
+        cores: usize,
+        server_threads: Option<usize>,
+    ) -> Self {
         let h = &m.histogram;
         let per_request = |d: std::time::Duration| {
             (m.requests > 0).then(|| round(d.as_secs_f64() * 1e6 / m.requests as f64, 2))
         };
         let rps = m.rps();
         let local_cpu = m.cpu.filter(|_| !m.remote);
+        let verify = m.verify_per_core_rps.filter(|v| *v > 0.0 && !m.remote);
+        let cold_verify = verify.filter(|_| mode.is_cold());
+        let server_us = local_cpu
+            .filter(|_| m.requests > 0)
+            .map(|c| c.rest().as_secs_f64() * 1e6 / m.requests as f64)
+            .filter(|us| *us > 0.0);
         Self {
             name: mode.name().to_owned(),
             path: mode.path().to_owned(),
@@ -236,6 +311,13 @@ impl ModeReport {
                 let available = m.window.as_secs_f64() * cores as f64;
                 (available > 0.0).then(|| round(c.process.as_secs_f64() / available, 3))
             }),
+            verify_per_core_rps: verify.map(|v| round(v, 0)),
+            cold_efficiency: cold_verify
+                .zip(server_threads.filter(|n| *n > 0))
+                .map(|(v, n)| round(rps / (v * n as f64), 3)),
+            cold_efficiency_cpu: cold_verify
+                .zip(server_us)
+                .map(|(v, us)| round(1e6 / (us * v), 3)),
         }
     }
 }
@@ -261,7 +343,9 @@ impl Report {
             .map(|(_, m)| m.rps());
         let modes = results
             .iter()
-            .map(|(mode, m)| ModeReport::new(*mode, m, baseline_rps, machine.cores))
+            .map(|(mode, m)| {
+                ModeReport::new(*mode, m, baseline_rps, machine.cores, config.server_threads)
+            })
             .collect();
         Self {
             schema: SCHEMA.to_owned(),
@@ -297,6 +381,7 @@ impl Report {
         let mut rows = vec![HEADER.map(str::to_owned)];
         for m in &self.modes {
             let cpu = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.1}µs"));
+            let share = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.2}"));
             rows.push([
                 m.name.clone(),
                 format!("{:.0}", m.rps),
@@ -310,6 +395,10 @@ impl Report {
                 cpu(m.cpu_us_per_request),
                 cpu(m.server_cpu_us_per_request),
                 cpu(m.loadgen_cpu_us_per_request),
+                m.verify_per_core_rps
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}/s")),
+                share(m.cold_efficiency),
+                share(m.cold_efficiency_cpu),
             ]);
         }
         rows
@@ -333,6 +422,30 @@ impl Report {
              generator's threads. LOADGEN: the load generator's threads."
                 .to_owned()
         });
+        if self.modes.iter().any(|m| m.verify_per_core_rps.is_some()) {
+            notes.push(
+                "VERIFY/CORE: the signature check alone (tessera-core's Verifier on one of the \
+                 mode's tokens, one thread, load stopped), per second of that thread's CPU \
+                 time. JWT modes reuse one token per connection (the server's verified-token \
+                 cache serves repeats; revocation is checked on every request); -cold modes \
+                 run on a server without that cache, so every request pays the full check, \
+                 as a fresh token would."
+                    .to_owned(),
+            );
+        }
+        if self.modes.iter().any(|m| m.cold_efficiency.is_some()) {
+            let threads = self
+                .config
+                .server_threads
+                .map_or_else(|| "its".to_owned(), |n| n.to_string());
+            notes.push(format!(
+                "COLD EFF: cold req/s ÷ (VERIFY/CORE × the server's {threads} threads), the \
+                 share of what the signature check alone allows (target ≥ 0.80); in-process \
+                 the server shares those cores with the load generator, so this understates \
+                 it. COLD EFF CPU: the signature check's CPU time ÷ SERVER (CPU per request): \
+                 the same share, measured against the CPU time the server actually got."
+            ));
+        }
         let starved: Vec<String> = self
             .modes
             .iter()
@@ -452,7 +565,7 @@ impl Report {
 /// Below this share of the cores' time, a mode's req/s is flagged as understated.
 const STARVED: f64 = 0.85;
 
-const COLUMNS: usize = 11;
+const COLUMNS: usize = 14;
 const HEADER: [&str; COLUMNS] = [
     "MODE",
     "REQ/S",
@@ -465,6 +578,9 @@ const HEADER: [&str; COLUMNS] = [
     "CPU/REQ",
     "SERVER",
     "LOADGEN",
+    "VERIFY/CORE",
+    "COLD EFF",
+    "COLD EFF CPU",
 ];
 
 /// `850µs`, `1.25ms`, `12.5ms`, `125ms`, `1.25s`.
@@ -514,6 +630,9 @@ mod tests {
             server_cpu_us_per_request: Some(31.2),
             loadgen_cpu_us_per_request: Some(18.51),
             cpu_utilization: Some(0.97),
+            verify_per_core_rps: None,
+            cold_efficiency: None,
+            cold_efficiency_cpu: None,
         }
     }
 
@@ -582,8 +701,16 @@ mod tests {
         );
         assert!(sqlite.contains("68 B") && healthz.contains("0 B"), "{text}");
         assert!(
-            sqlite.contains("49.7µs") && sqlite.ends_with("18.5µs"),
+            sqlite.contains("49.7µs") && sqlite.contains("18.5µs"),
             "{text}"
+        );
+        assert!(
+            sqlite.ends_with("18.5µs            -         -             -"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("VERIFY/CORE:"),
+            "no JWT mode, no JWT note: {text}"
         );
         assert!(
             text.contains("server and load generator together"),
@@ -625,6 +752,76 @@ mod tests {
     }
 
     #[test]
+    fn jwt_modes_show_the_signature_check_alone_and_cold_efficiency() {
+        let mut r = report();
+        r.modes.push(ModeReport {
+            store: None,
+            credential_bytes: 415,
+            verify_per_core_rps: Some(16_230.0),
+            ..mode("jwt-eddsa", 52_000.0, 0.85, 0)
+        });
+        r.modes.push(ModeReport {
+            store: None,
+            credential_bytes: 415,
+            verify_per_core_rps: Some(16_230.0),
+            cold_efficiency: Some(0.744),
+            cold_efficiency_cpu: Some(0.8341),
+            ..mode("jwt-eddsa-cold", 24_152.0, 0.39, 0)
+        });
+        let text = r.table();
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines[2];
+        let row = |name: &str| *lines.iter().find(|l| l.starts_with(name)).unwrap();
+        let end = |line: &str, cell: &str| {
+            line[..line.rfind(cell).unwrap()].chars().count() + cell.chars().count()
+        };
+        let (warm, cold) = (row("jwt-eddsa "), row("jwt-eddsa-cold "));
+        assert_eq!(end(header, "VERIFY/CORE"), end(warm, "16230/s"), "{text}");
+        assert_eq!(end(header, "VERIFY/CORE"), end(cold, "16230/s"), "{text}");
+        assert!(warm.ends_with("16230/s         -             -"), "{text}");
+        let first_end = header.find("COLD EFF").unwrap() + "COLD EFF".len();
+        assert_eq!(first_end, end(cold, "0.74"), "{text}");
+        assert_eq!(end(header, "COLD EFF CPU"), end(cold, "0.83"), "{text}");
+        assert!(
+            text.contains("VERIFY/CORE: the signature check alone"),
+            "{text}"
+        );
+        assert!(
+            text.contains("-cold modes run on a server without"),
+            "{text}"
+        );
+        assert!(text.contains("the server's 2 threads"), "{text}");
+        assert!(
+            text.contains("shares those cores with the load generator"),
+            "{text}"
+        );
+
+        let json = serde_json::to_value(&r).unwrap();
+        let cold = &json["modes"][3];
+        assert_eq!(cold["verify_per_core_rps"], 16_230.0);
+        assert_eq!(cold["cold_efficiency"], 0.744);
+        assert_eq!(cold["cold_efficiency_cpu"], 0.8341);
+        assert!(json["modes"][2]["cold_efficiency"].is_null());
+    }
+
+    #[test]
+    fn reports_without_the_newer_fields_still_read() {
+        let mut json = serde_json::to_value(report()).unwrap();
+        for m in json["modes"].as_array_mut().unwrap() {
+            let m = m.as_object_mut().unwrap();
+            for field in [
+                "verify_per_core_rps",
+                "cold_efficiency",
+                "cold_efficiency_cpu",
+            ] {
+                m.remove(field);
+            }
+        }
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back, report());
+    }
+
+    #[test]
     fn the_markdown_has_a_table_with_every_mode() {
         let md = report().markdown();
         assert!(md.starts_with("# tessera bench\n"), "{md}");
@@ -656,6 +853,9 @@ mod tests {
                 "ratio_to_baseline",
                 "credential_bytes",
                 "cpu_us_per_request",
+                "verify_per_core_rps",
+                "cold_efficiency",
+                "cold_efficiency_cpu",
             ] {
                 assert!(m.get(field).is_some(), "{field} missing in {m}");
             }
