@@ -17,7 +17,9 @@ use utoipa::ToSchema;
 pub fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);
     if !(0..=9999).contains(&t.year()) {
-        return t.format(&Rfc3339).unwrap_or_else(|_| t.unix_timestamp().to_string());
+        return t
+            .format(&Rfc3339)
+            .unwrap_or_else(|_| t.unix_timestamp().to_string());
     }
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
@@ -36,11 +38,21 @@ mod tests {
 
     #[test]
     fn rfc3339_matches_the_general_formatter_in_utc_whole_seconds() {
-        for unix in [0_i64, 1, 59, 951_782_400, 1_767_225_600, 1_796_405_541, 253_402_300_799] {
+        for unix in [
+            0_i64,
+            1,
+            59,
+            951_782_400,
+            1_767_225_600,
+            1_796_405_541,
+            253_402_300_799,
+        ] {
             let t = OffsetDateTime::from_unix_timestamp(unix).unwrap();
             assert_eq!(rfc3339(t), t.format(&Rfc3339).unwrap(), "{unix}");
         }
-        let offset = OffsetDateTime::from_unix_timestamp(0).unwrap().to_offset(time::macros::offset!(+2));
+        let offset = OffsetDateTime::from_unix_timestamp(0)
+            .unwrap()
+            .to_offset(time::macros::offset!(+2));
         assert_eq!(rfc3339(offset), "1970-01-01T00:00:00Z");
     }
 }
