@@ -23,7 +23,7 @@ use crate::refresh::{
 use crate::revocation::{RevocationList, jti_key, sid_key};
 use crate::secret::PlainSecret;
 use crate::session::Device;
-use crate::store::{KeyMaterial, KeyStateChange, KeyStateName, Store, StoreError, StoredKey};
+use crate::store::{KeyMaterial, KeyStateChange, Store, StoreError, StoredKey};
 use crate::token::{AccessClaims, TokenError, Verifier};
 use crate::{Error, Result};
 
@@ -238,7 +238,7 @@ impl Tokens {
             let kid = waiting.kid().to_owned();
             if !self
                 .store
-                .set_key_state(&kid, KeyStateName::Next, KeyStateName::Retired, now)
+                .set_key_state(&kid, KeyState::Next, KeyState::Retired, now)
                 .await?
             {
                 return Err(Error::Conflict(
@@ -287,8 +287,8 @@ impl Tokens {
             .filter_map(|c| {
                 c.from.map(|from| KeyStateChange {
                     kid: c.kid.clone(),
-                    from: from.into(),
-                    to: c.to.into(),
+                    from,
+                    to: c.to,
                 })
             })
             .collect();
@@ -609,7 +609,7 @@ fn stored(entry: &KeyEntry) -> StoredKey {
     StoredKey {
         kid: entry.key.kid().to_owned(),
         algorithm: entry.key.algorithm().as_str().to_owned(),
-        state: entry.state.into(),
+        state: entry.state,
         material: entry.key.to_storage_bytes(),
         public_jwk: entry
             .key
@@ -625,7 +625,7 @@ fn stored(entry: &KeyEntry) -> StoredKey {
 pub async fn load_ring(store: &dyn Store) -> Result<KeyRing> {
     let mut entries: Vec<KeyEntry> = Vec::new();
     for k in store.keys().await? {
-        let state = KeyState::from(k.state);
+        let state = k.state;
         if state == KeyState::Retired {
             continue;
         }
@@ -659,10 +659,10 @@ pub async fn load_ring(store: &dyn Store) -> Result<KeyRing> {
 /// Retires the extra active and next keys two bootstrapping nodes may have inserted.
 async fn settle_duplicates(store: &dyn Store, now: OffsetDateTime) -> Result<()> {
     let keys = store.keys().await?;
-    for state in [KeyStateName::Active, KeyStateName::Next] {
+    for state in [KeyState::Active, KeyState::Next] {
         for extra in keys.iter().filter(|k| k.state == state).skip(1) {
             store
-                .set_key_state(&extra.kid, state, KeyStateName::Retired, now)
+                .set_key_state(&extra.kid, state, KeyState::Retired, now)
                 .await?;
         }
     }

@@ -188,7 +188,7 @@ pub trait RefreshStore: Send + Sync {
 /// `"retiring"`, `"retired"`). The key ring decides what each state allows; stores only keep
 /// it and change it by compare-and-set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum KeyStateName {
+pub enum KeyState {
     /// Published, not yet signing: verifiers learn it before the first token it signs.
     Next,
     /// Signing new tokens.
@@ -199,9 +199,9 @@ pub enum KeyStateName {
     Retired,
 }
 
-impl KeyStateName {
+impl KeyState {
     /// Every state, in life-cycle order.
-    pub const ALL: [KeyStateName; 4] = [Self::Next, Self::Active, Self::Retiring, Self::Retired];
+    pub const ALL: [KeyState; 4] = [Self::Next, Self::Active, Self::Retiring, Self::Retired];
 
     /// The name stores keep.
     pub fn as_str(self) -> &'static str {
@@ -214,18 +214,18 @@ impl KeyStateName {
     }
 }
 
-impl fmt::Display for KeyStateName {
+impl fmt::Display for KeyState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
 }
 
-/// A key state name that is none of [`KeyStateName`]'s.
+/// A key state name that is none of [`KeyState`]'s.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown key state {0:?} (expected next, active, retiring or retired)")]
 pub struct UnknownKeyState(pub String);
 
-impl FromStr for KeyStateName {
+impl FromStr for KeyState {
     type Err = UnknownKeyState;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
@@ -295,7 +295,7 @@ pub struct StoredKey {
     pub kid: String,
     /// The JOSE algorithm the key is pinned to (`"EdDSA"`, `"ES256"`, `"RS256"`, `"HS256"`).
     pub algorithm: String,
-    pub state: KeyStateName,
+    pub state: KeyState,
     /// The private key (or the HMAC key), in the key ring's encoding.
     pub material: KeyMaterial,
     /// The public key as a JWK (JSON text); `None` for keys that are never published (HS256).
@@ -308,8 +308,8 @@ pub struct StoredKey {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyStateChange {
     pub kid: String,
-    pub from: KeyStateName,
-    pub to: KeyStateName,
+    pub from: KeyState,
+    pub to: KeyState,
 }
 
 /// Signing keys and server secrets, shared by every node that uses the store.
@@ -333,8 +333,8 @@ pub trait KeyStore: Send + Sync {
     async fn set_key_state(
         &self,
         kid: &str,
-        from: KeyStateName,
-        to: KeyStateName,
+        from: KeyState,
+        to: KeyState,
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let change = KeyStateChange {
@@ -442,7 +442,7 @@ mod tests {
         let k = StoredKey {
             kid: "k".into(),
             algorithm: "HS256".into(),
-            state: KeyStateName::Active,
+            state: KeyState::Active,
             material: m.clone(),
             public_jwk: None,
             created_at: OffsetDateTime::UNIX_EPOCH,
@@ -457,12 +457,12 @@ mod tests {
 
     #[test]
     fn key_state_names_round_trip() {
-        for s in KeyStateName::ALL {
-            assert_eq!(s.as_str().parse::<KeyStateName>(), Ok(s));
+        for s in KeyState::ALL {
+            assert_eq!(s.as_str().parse::<KeyState>(), Ok(s));
             assert_eq!(s.to_string(), s.as_str());
         }
-        assert!("Active".parse::<KeyStateName>().is_err());
-        assert!("".parse::<KeyStateName>().is_err());
+        assert!("Active".parse::<KeyState>().is_err());
+        assert!("".parse::<KeyState>().is_err());
     }
 
     #[test]

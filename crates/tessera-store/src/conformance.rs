@@ -40,7 +40,7 @@ use tessera_core::refresh::{RefreshFamily, RefreshTokenRecord};
 use tessera_core::secret::{PlainSecret, SecretHash};
 use tessera_core::session::{Device, SessionRecord};
 use tessera_core::store::{
-    KeyMaterial, KeyStateChange, KeyStateName, Revocation, RevocationChanges, Store, StoreError,
+    KeyMaterial, KeyState, KeyStateChange, Revocation, RevocationChanges, Store, StoreError,
     StoredKey, ThrottleWindow,
 };
 use time::{Duration, OffsetDateTime};
@@ -1237,7 +1237,7 @@ pub async fn purge_families_deletes_them_and_their_hashes(store: Arc<dyn Store>)
 
 // ---- keys and server secrets ----
 
-fn key_record(kid: &str, state: KeyStateName, created_at: OffsetDateTime) -> StoredKey {
+fn key_record(kid: &str, state: KeyState, created_at: OffsetDateTime) -> StoredKey {
     StoredKey {
         kid: kid.to_owned(),
         algorithm: "EdDSA".into(),
@@ -1252,7 +1252,7 @@ fn key_record(kid: &str, state: KeyStateName, created_at: OffsetDateTime) -> Sto
     }
 }
 
-fn state_change(kid: &str, from: KeyStateName, to: KeyStateName) -> KeyStateChange {
+fn state_change(kid: &str, from: KeyState, to: KeyState) -> KeyStateChange {
     KeyStateChange {
         kid: kid.to_owned(),
         from,
@@ -1260,7 +1260,7 @@ fn state_change(kid: &str, from: KeyStateName, to: KeyStateName) -> KeyStateChan
     }
 }
 
-async fn state_of(store: &dyn Store, kid: &str) -> Option<KeyStateName> {
+async fn state_of(store: &dyn Store, kid: &str) -> Option<KeyState> {
     store
         .keys()
         .await
@@ -1273,16 +1273,16 @@ async fn state_of(store: &dyn Store, kid: &str) -> Option<KeyStateName> {
 /// Keys read back exactly (material bytes, a missing public JWK), oldest first with ties by
 /// kid; a taken kid is a `Conflict`; `delete_key` reports whether the key existed.
 pub async fn keys_insert_list_and_delete(store: Arc<dyn Store>) {
-    let b = key_record(&unique("b"), KeyStateName::Active, at(10));
-    let a = key_record(&unique("a"), KeyStateName::Next, at(10));
+    let b = key_record(&unique("b"), KeyState::Active, at(10));
+    let a = key_record(&unique("a"), KeyState::Next, at(10));
     let hs = StoredKey {
         algorithm: "HS256".into(),
         public_jwk: None,
         material: KeyMaterial::from_vec((0..=255).collect()),
         state_changed_at: at(50),
-        ..key_record(&unique("hs"), KeyStateName::Retired, at(0))
+        ..key_record(&unique("hs"), KeyState::Retired, at(0))
     };
-    let c = key_record(&unique("c"), KeyStateName::Retiring, at(20));
+    let c = key_record(&unique("c"), KeyState::Retiring, at(20));
     for k in [&b, &a, &hs, &c] {
         store.insert_key(k).await.unwrap();
     }
@@ -1293,7 +1293,7 @@ pub async fn keys_insert_list_and_delete(store: Arc<dyn Store>) {
 
     let dup = StoredKey {
         algorithm: "ES256".into(),
-        ..key_record(&a.kid, KeyStateName::Next, at(30))
+        ..key_record(&a.kid, KeyState::Next, at(30))
     };
     let r = store.insert_key(&dup).await;
     assert!(is_conflict(&r), "{r:?}");
@@ -1307,7 +1307,7 @@ pub async fn keys_insert_list_and_delete(store: Arc<dyn Store>) {
 /// Key states change by compare-and-set: a wrong `from` or an unknown kid changes nothing; a
 /// batch applies wholly or not at all, in order.
 pub async fn key_state_changes_are_compare_and_set(store: Arc<dyn Store>) {
-    use KeyStateName::{Active, Next, Retired, Retiring};
+    use KeyState::{Active, Next, Retired, Retiring};
     // Created together: listed by kid, so `a` first.
     let n = key_record(&unique("n"), Next, at(0));
     let a = key_record(&unique("a"), Active, at(0));

@@ -16,9 +16,9 @@ use tessera_core::refresh::{RefreshFamily, RefreshTokenRecord};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::SessionRecord;
 use tessera_core::store::{
-    KeyMaterial, KeyStateChange, KeyStateName, KeyStore, RefreshStore, Revocation,
-    RevocationChanges, RevocationStore, SessionStore, Store, StoreError, StoredKey, ThrottleStore,
-    ThrottleWindow, UserStore,
+    KeyMaterial, KeyState, KeyStateChange, KeyStore, RefreshStore, Revocation, RevocationChanges,
+    RevocationStore, SessionStore, Store, StoreError, StoredKey, ThrottleStore, ThrottleWindow,
+    UserStore,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -611,7 +611,7 @@ impl KeyStore for MemoryStore {
     ) -> Result<bool, StoreError> {
         let mut inner = self.lock();
         // Run the steps on a scratch copy of the states first, so a failing step changes nothing.
-        let mut states: HashMap<&str, KeyStateName> = HashMap::new();
+        let mut states: HashMap<&str, KeyState> = HashMap::new();
         for change in changes {
             let current = match states.get(change.kid.as_str()) {
                 Some(s) => *s,

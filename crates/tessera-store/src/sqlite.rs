@@ -25,9 +25,9 @@ use tessera_core::refresh::{RefreshFamily, RefreshTokenRecord};
 use tessera_core::secret::SecretHash;
 use tessera_core::session::{Device, SessionRecord};
 use tessera_core::store::{
-    KeyMaterial, KeyStateChange, KeyStateName, KeyStore, RefreshStore, Revocation,
-    RevocationChanges, RevocationStore, SessionStore, Store, StoreError, StoredKey, ThrottleStore,
-    ThrottleWindow, UserStore,
+    KeyMaterial, KeyState, KeyStateChange, KeyStore, RefreshStore, Revocation, RevocationChanges,
+    RevocationStore, SessionStore, Store, StoreError, StoredKey, ThrottleStore, ThrottleWindow,
+    UserStore,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -494,7 +494,7 @@ type KeyRow = (String, String, String, Vec<u8>, Option<String>, i64, i64);
 fn key_from_row(row: KeyRow) -> Result<StoredKey, StoreError> {
     let (kid, algorithm, state, material, public_jwk, created, changed) = row;
     Ok(StoredKey {
-        state: KeyStateName::from_str(&state).map_err(|e| corrupt(&format!("key {kid:?}"), e))?,
+        state: KeyState::from_str(&state).map_err(|e| corrupt(&format!("key {kid:?}"), e))?,
         kid,
         algorithm,
         material: KeyMaterial::from_vec(material),

@@ -14,7 +14,7 @@ use tessera_core::refresh::RefreshFamily;
 use tessera_core::secret::PlainSecret;
 use tessera_core::session::{Device, SessionRecord};
 use tessera_core::store::{
-    KeyMaterial, KeyStateName, KeyStore, RefreshStore, RevocationStore, SessionStore, Store,
+    KeyMaterial, KeyState, KeyStore, RefreshStore, RevocationStore, SessionStore, Store,
     StoreError, StoredKey, ThrottleStore, UserStore,
 };
 use tessera_store::conformance::Fixture;
@@ -287,7 +287,7 @@ fn signing_key(kid: &str, material: &[u8]) -> StoredKey {
     StoredKey {
         kid: kid.into(),
         algorithm: "EdDSA".into(),
-        state: KeyStateName::Active,
+        state: KeyState::Active,
         material: KeyMaterial::from_vec(material.to_vec()),
         public_jwk: Some(format!(r#"{{"kty":"OKP","kid":"{kid}"}}"#)),
         created_at: from_unix(0),

@@ -2,58 +2,34 @@
 //! states that a service persists (atomically, with each change's `from` state as the
 //! condition) and every node then reloads.
 
-use std::fmt;
-use std::str::FromStr;
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
 use super::{Jwks, KeyError, KeyPair, KeyResolver, VerificationKey};
 
-/// Where a key is in its life. Stores keep it as [`KeyState::as_str`].
-///
-/// | state | published in the JWKS | signs | verifies |
-/// |---|---|---|---|
-/// | `Next` | yes | no | yes |
-/// | `Active` | yes | yes (the one signing key) | yes |
-/// | `Retiring` | yes | no | yes |
-/// | `Retired` | no | no | no |
-///
-/// - `Next`: the successor, published ahead of use so that every verifier (other nodes,
-///   downstream services caching our JWKS) knows it before the first token it signs. It also
-///   verifies, so a node that has already promoted it can hand tokens to a node that has not
-///   reloaded yet.
-/// - `Active`: signs every new token. Exactly one key is active in a working ring.
-/// - `Retiring`: signed tokens that may still be live; kept (verifying and published) until
-///   the last of them expires, i.e. for the access-token lifetime plus leeway after it left
-///   `Active`.
-/// - `Retired`: no token signed by it can be live any more; it verifies nothing and is no
-///   longer published. A store may delete it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum KeyState {
-    /// Published, not signing yet.
-    Next,
-    /// The signing key.
-    Active,
-    /// No longer signing; verifies and is published until its last token expires.
-    Retiring,
-    /// Neither verifies nor is published.
-    Retired,
-}
+pub use crate::store::KeyState;
 
+// What each state allows. The enum lives with the store traits (stores keep it); its meaning
+// lives here, with the ring that acts on it:
+//
+// | state | published in the JWKS | signs | verifies |
+// |---|---|---|---|
+// | `Next` | yes | no | yes |
+// | `Active` | yes | yes (the one signing key) | yes |
+// | `Retiring` | yes | no | yes |
+// | `Retired` | no | no | no |
+//
+// - `Next`: the successor, published ahead of use so that every verifier (other nodes,
+//   downstream services caching our JWKS) knows it before the first token it signs. It also
+//   verifies, so a node that has already promoted it can hand tokens to a node that has not
+//   reloaded yet.
+// - `Active`: signs every new token. Exactly one key is active in a working ring.
+// - `Retiring`: signed tokens that may still be live; kept (verifying and published) until the
+//   last of them expires, i.e. for the access-token lifetime plus leeway after it left `Active`.
+// - `Retired`: no token signed by it can be live any more; it verifies nothing and is no longer
+//   published. A store may delete it.
 impl KeyState {
-    /// The stored and displayed name: `next`, `active`, `retiring`, `retired`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Next => "next",
-            Self::Active => "active",
-            Self::Retiring => "retiring",
-            Self::Retired => "retired",
-        }
-    }
-
     /// Whether a token naming a key in this state may be verified with it.
     pub fn verifies(self) -> bool {
         matches!(self, Self::Next | Self::Active | Self::Retiring)
@@ -62,46 +38,6 @@ impl KeyState {
     /// Whether the key's public half belongs in the JWKS (asymmetric keys only).
     pub fn is_published(self) -> bool {
         self.verifies()
-    }
-}
-
-impl fmt::Display for KeyState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for KeyState {
-    type Err = KeyError;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        [Self::Next, Self::Active, Self::Retiring, Self::Retired]
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| KeyError::Ring(format!("unknown key state {s:?}")))
-    }
-}
-
-impl From<KeyState> for crate::store::KeyStateName {
-    fn from(state: KeyState) -> Self {
-        match state {
-            KeyState::Next => Self::Next,
-            KeyState::Active => Self::Active,
-            KeyState::Retiring => Self::Retiring,
-            KeyState::Retired => Self::Retired,
-        }
-    }
-}
-
-impl From<crate::store::KeyStateName> for KeyState {
-    fn from(name: crate::store::KeyStateName) -> Self {
-        use crate::store::KeyStateName as N;
-        match name {
-            N::Next => Self::Next,
-            N::Active => Self::Active,
-            N::Retiring => Self::Retiring,
-            N::Retired => Self::Retired,
-        }
     }
 }
 
