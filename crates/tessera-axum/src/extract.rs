@@ -418,6 +418,15 @@ pub async fn authenticate(
             credential: Credential::AccessCookie(claims),
         }));
     }
+    session_credential(headers, state).await
+}
+
+/// The caller behind the session cookie alone, if it is live (no CSRF check). The last step
+/// of [`authenticate`], and all of it for endpoints that are about the cookie session itself.
+pub async fn session_credential(
+    headers: &HeaderMap,
+    state: &AppState,
+) -> Result<Option<Authenticated>, ApiError> {
     let Some(secret) = session_secret(headers, state) else {
         return Ok(None);
     };

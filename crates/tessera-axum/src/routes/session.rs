@@ -10,7 +10,8 @@ use utoipa::ToSchema;
 
 use crate::cookie::{SameSite, clear_cookie, set_cookie};
 use crate::extract::{
-    Authenticated, ClientInfo, Credential, JsonBody, authenticate, bearer_token, session_secret,
+    Authenticated, ClientInfo, Credential, JsonBody, bearer_token, session_credential,
+    session_secret,
 };
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::view::{SessionView, UserView, rfc3339};
@@ -124,28 +125,14 @@ async fn session_auth(
     headers: &HeaderMap,
 ) -> ApiResult<(Authenticated, SessionRecord)> {
     let no_session = || ApiError::unauthorized("sign in first: no live session cookie was sent");
-    let mut auth = match bearer_token(headers) {
-        // A Bearer header is about tokens; only the cookie says which session this is.
-        Some(_) => None,
-        None => authenticate(headers, state).await?,
-    };
-    if auth
-        .as_ref()
-        .is_some_and(|a| !matches!(a.credential, Credential::Session { .. }))
-    {
-        // An access cookie came first; look at the session cookie on its own.
-        auth = None;
-        if let Some(secret) = session_secret(headers, state)
-            && let Some(record) = state.tessera.sessions.authenticate(&secret).await?
-            && let Some(user) = state.tessera.user(record.user_id).await?
-        {
-            auth = Some(Authenticated {
-                user,
-                credential: Credential::Session { record, secret },
-            });
-        }
+    // A Bearer header is about tokens; only the cookie says which session this is, whatever
+    // access cookie came along.
+    if bearer_token(headers).is_some() {
+        return Err(no_session());
     }
-    let auth = auth.ok_or_else(no_session)?;
+    let auth = session_credential(headers, state)
+        .await?
+        .ok_or_else(no_session)?;
     match &auth.credential {
         Credential::Session { record, .. } => {
             let record = record.clone();
