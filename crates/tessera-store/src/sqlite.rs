@@ -97,6 +97,27 @@ impl SqliteStore {
         Ok(Self { pool, location })
     }
 
+    /// Revokes one family, only if it is `user`'s when a user is given. True only for the call
+    /// that revoked it.
+    async fn revoke_one_family(
+        &self,
+        id: FamilyId,
+        user: Option<UserId>,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE refresh_families SET revoked_at = ?3 \
+             WHERE id = ?1 AND (?2 IS NULL OR user_id = ?2) AND revoked_at IS NULL",
+        )
+        .bind(id.to_string())
+        .bind(user.map(|u| u.to_string()))
+        .bind(unix(now))
+        .execute(&self.pool)
+        .await
+        .map_err(map_err)?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// The connection pool, for tests and tools that read the tables directly.
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -658,15 +679,7 @@ impl RefreshStore for SqliteStore {
     }
 
     async fn revoke_family(&self, id: FamilyId, now: OffsetDateTime) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE refresh_families SET revoked_at = ?2 WHERE id = ?1 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(unix(now))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        self.revoke_one_family(id, None, now).await
     }
 
     async fn revoke_family_of_user(
@@ -675,17 +688,7 @@ impl RefreshStore for SqliteStore {
         id: FamilyId,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE refresh_families SET revoked_at = ?3 \
-             WHERE id = ?1 AND user_id = ?2 AND revoked_at IS NULL",
-        )
-        .bind(id.to_string())
-        .bind(user.to_string())
-        .bind(unix(now))
-        .execute(&self.pool)
-        .await
-        .map_err(map_err)?;
-        Ok(done.rows_affected() > 0)
+        self.revoke_one_family(id, Some(user), now).await
     }
 
     async fn revoke_families_of_user(
