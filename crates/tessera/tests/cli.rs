@@ -355,7 +355,7 @@ fn bench_measures_every_mode_and_writes_the_report() {
     let out = dir.path().join("out");
     let mut bench = tessera(dir.path());
     bench
-        .args(["bench", "--duration", "300ms", "--warmup", "100ms"])
+        .args(["bench", "--duration", "300ms", "--warmup", "0s"])
         .args(["--connections", "4", "--out"])
         .arg(&out)
         .args([
@@ -417,7 +417,7 @@ fn bench_measures_every_mode_and_writes_the_report() {
 
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("report.json")).unwrap()).unwrap();
-    assert_eq!(json["schema"], "tessera-bench/1");
+    assert_eq!(json["schema"], "tessera-bench/2");
     assert!(json["machine"]["cores"].as_u64().unwrap() >= 1, "{json}");
     assert_eq!(json["config"]["connections"], 4);
     assert_eq!(json["config"]["duration_ms"], 300);
@@ -477,9 +477,110 @@ fn bench_measures_every_mode_and_writes_the_report() {
         cold["cold_efficiency_cpu"].as_f64().unwrap() > 0.0,
         "{cold}"
     );
+
+    // Per mode: what the store keeps, login, refresh (JWT) and revocation costs.
+    for m in modes {
+        for field in [
+            "store_bytes_per_credential",
+            "store_bytes_per_login",
+            "store_bytes_per_refresh",
+            "login",
+            "refresh",
+            "revocation",
+        ] {
+            assert!(m.get(field).is_some(), "{field} missing: {m}");
+        }
+    }
+    assert!(healthz["login"].is_null() && healthz["revocation"].is_null());
+    let session_memory = &modes[2];
+    for with_credential in [session, session_memory, warm, cold] {
+        let login = &with_credential["login"];
+        assert!(
+            login["mean_ms"].as_f64().unwrap() > 0.0,
+            "{with_credential}"
+        );
+        assert!(login["cpu_ms"].as_f64().unwrap() > 0.0, "{with_credential}");
+        let r = &with_credential["revocation"];
+        assert_eq!(r["accepted_after_revoke"], 0, "{with_credential}");
+        assert!(r["requests_after_revoke"].as_u64().unwrap() > 0, "{r}");
+        assert!(r["rejection_p50_us"].is_u64(), "{r}");
+        assert!(
+            with_credential["store_bytes_per_login"].as_f64().unwrap() > 32.0,
+            "at least a secret's hash: {with_credential}"
+        );
+    }
+    assert!(session["refresh"].is_null(), "{session}");
+    assert!(
+        session["store_bytes_per_credential"].as_f64().unwrap() > 32.0,
+        "{session}"
+    );
+    for jwt in [warm, cold] {
+        assert_eq!(jwt["store_bytes_per_credential"], 0.0, "{jwt}");
+        assert!(
+            jwt["store_bytes_per_refresh"].as_f64().unwrap() > 0.0,
+            "{jwt}"
+        );
+        let refresh = &jwt["refresh"];
+        assert!(refresh["refreshes"].as_u64().unwrap() > 0, "{refresh}");
+        assert!(refresh["per_second"].as_f64().unwrap() > 0.0, "{refresh}");
+        assert_eq!(refresh["errors"], 0, "{refresh}");
+    }
+    // The run's phases: one hash alone, the login flood, the stores' footprint.
+    let hashing = &json["hashing"];
+    assert!(hashing["hash_ms"].as_f64().unwrap() > 0.0, "{hashing}");
+    assert!(hashing["slots"].as_u64().unwrap() >= 1, "{hashing}");
+    assert!(hashing["bound_per_s"].as_f64().unwrap() > 0.0, "{hashing}");
+    let flood = &json["login_flood"];
+    assert_eq!(flood["mode"], "session-sqlite", "{flood}");
+    assert_eq!(flood["login_errors"], 0, "{flood}");
+    assert_eq!(flood["me_errors"], 0, "{flood}");
+    assert!(flood["me_rps"].as_f64().unwrap() > 0.0, "{flood}");
+    for field in ["logins_per_s", "ratio_to_bound", "me_ratio", "bound_per_s"] {
+        assert!(flood[field].is_number(), "{field}: {flood}");
+    }
+    let footprint = json["footprint"].as_array().unwrap();
+    let stores: Vec<&str> = footprint
+        .iter()
+        .map(|f| f["store"].as_str().unwrap())
+        .collect();
+    assert_eq!(stores, ["sqlite", "memory"], "{json}");
+    assert_eq!(footprint[0]["measured"], true);
+    assert_eq!(footprint[0]["access_token_bytes"], 0.0);
+
+    // The comparison table, a column per mode but the baseline.
+    let compared = lines
+        .iter()
+        .find(|l| l.starts_with("SESSIONS VS JWT, MEASURED"))
+        .unwrap_or_else(|| panic!("no comparison table:\n{stdout}"));
+    assert!(compared.ends_with("jwt-hs256-cold"), "{stdout}");
+    assert!(!compared.contains("healthz"), "{stdout}");
+    for row in [
+        "server stores per credential",
+        "login (argon2id)",
+        "refresh p50",
+        "revoked → 401",
+        "accepted after revoke",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(row)),
+            "no {row:?}:\n{stdout}"
+        );
+    }
+    assert!(stdout.contains("login flood on session-sqlite"), "{stdout}");
+
     let md = std::fs::read_to_string(out.join("report.md")).unwrap();
     assert!(md.contains("| session-memory |"), "{md}");
     assert!(md.contains("| jwt-hs256-cold |"), "{md}");
+    assert!(md.contains("| SESSIONS VS JWT, MEASURED |"), "{md}");
+    let svg = std::fs::read_to_string(out.join("report.svg")).unwrap();
+    assert!(
+        svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+        "{svg}"
+    );
+    assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
+    for mode in all {
+        assert!(svg.contains(&format!(">{mode}</text>")), "{svg}");
+    }
 }
 
 #[test]

@@ -37,15 +37,15 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use super::cpu::CpuTimes;
-use super::report::latency;
+use super::report::{LoginCost, RefreshCost, RevocationReport, latency};
 use super::{Mode, Progress, RemoteUrl, cores};
 
 /// Latencies a task buffers before taking the histogram's lock.
 pub const FLUSH_EVERY: usize = 1024;
 /// Largest latency the histogram tells apart (µs); slower ones count as this.
-const MAX_LATENCY_US: u64 = 60_000_000;
+pub const MAX_LATENCY_US: u64 = 60_000_000;
 /// A measured request that takes longer is an error, and its connection is reopened.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Registering and logging in wait behind password hashing; generous.
 const SETUP_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -54,7 +54,7 @@ const RETRY_PAUSE: Duration = Duration::from_millis(50);
 /// How often the progress line is redrawn on a terminal.
 const REDRAW_EVERY: Duration = Duration::from_millis(250);
 
-type Sender = SendRequest<Full<Bytes>>;
+pub type Sender = SendRequest<Full<Bytes>>;
 
 /// Where requests go.
 #[derive(Debug)]
@@ -98,14 +98,14 @@ impl Endpoint {
         Uri::try_from(format!("{}{path}", self.base)).context("bad request path")
     }
 
-    fn request(&self, path: &str, body: Full<Bytes>) -> anyhow::Result<Request<Full<Bytes>>> {
+    pub fn request(&self, path: &str, body: Full<Bytes>) -> anyhow::Result<Request<Full<Bytes>>> {
         let mut req = Request::new(body);
         *req.uri_mut() = self.uri(path)?;
         req.headers_mut().insert(HOST, self.host.clone());
         Ok(req)
     }
 
-    fn json_post(
+    pub fn json_post(
         &self,
         path: &str,
         body: &serde_json::Value,
@@ -137,7 +137,7 @@ impl Account {
         }
     }
 
-    fn json(&self) -> serde_json::Value {
+    pub fn json(&self) -> serde_json::Value {
         serde_json::json!({"email": self.email, "password": self.password})
     }
 }
@@ -157,6 +157,8 @@ pub enum Credential {
 #[derive(Debug)]
 pub struct Settings {
     pub mode: Mode,
+    /// For progress lines: the mode's name, or the phase's (`login-flood (session-sqlite)`).
+    pub label: String,
     pub endpoint: Arc<Endpoint>,
     /// The registered user, for modes with a credential.
     pub account: Option<Arc<Account>>,
@@ -188,6 +190,12 @@ pub struct Measured {
     pub cpu: Option<CpuTimes>,
     /// Whether the server ran in another process.
     pub remote: bool,
+    /// Logins one at a time (modes with a credential; set by the caller).
+    pub login: Option<LoginCost>,
+    /// Refresh rotations (JWT modes; set by the caller).
+    pub refresh: Option<RefreshCost>,
+    /// Revoke → first rejection (modes with a credential; set by the caller).
+    pub revocation: Option<RevocationReport>,
 }
 
 impl Measured {
@@ -206,7 +214,7 @@ impl Measured {
 }
 
 /// Opens a keep-alive connection; its driver runs as a task until the sender is dropped.
-async fn connect(endpoint: &Endpoint) -> anyhow::Result<Sender> {
+pub async fn connect(endpoint: &Endpoint) -> anyhow::Result<Sender> {
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(endpoint.addr))
         .await
         .map_err(|_| {
@@ -230,15 +238,15 @@ async fn connect(endpoint: &Endpoint) -> anyhow::Result<Sender> {
 }
 
 /// A whole response, for the few setup requests.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
 }
 
 impl Reply {
     /// `401 Unauthorized (invalid_credentials: …)`, for error messages.
-    fn describe(&self) -> String {
+    pub fn describe(&self) -> String {
         let problem = serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
             .and_then(|v| {
@@ -256,7 +264,7 @@ impl Reply {
     }
 }
 
-async fn call(sender: &mut Sender, req: Request<Full<Bytes>>) -> anyhow::Result<Reply> {
+pub async fn call(sender: &mut Sender, req: Request<Full<Bytes>>) -> anyhow::Result<Reply> {
     let exchange = async {
         sender.ready().await?;
         let (parts, body) = sender.send_request(req).await?.into_parts();
@@ -306,12 +314,21 @@ pub async fn register(endpoint: &Endpoint, account: &Account) -> anyhow::Result<
     Ok(())
 }
 
-/// `POST /v1/session/login` on this connection: the `name=secret` pair of the session cookie.
-async fn login(
+/// What `POST /v1/session/login` answers: the session cookie and the CSRF token that unsafe
+/// requests authenticated by it must carry.
+#[derive(Debug)]
+pub struct SessionLogin {
+    /// The cookie's `name=secret` pair, as a `Cookie` header value.
+    pub cookie: HeaderValue,
+    pub csrf: String,
+}
+
+/// `POST /v1/session/login` on this connection.
+pub async fn session_login(
     sender: &mut Sender,
     endpoint: &Endpoint,
     account: &Account,
-) -> anyhow::Result<HeaderValue> {
+) -> anyhow::Result<SessionLogin> {
     let reply = call(
         sender,
         endpoint.json_post("/v1/session/login", &account.json())?,
@@ -323,7 +340,67 @@ async fn login(
     }
     let pair = cookie_pair(&reply.headers)
         .ok_or_else(|| anyhow!("POST /v1/session/login answered 200 without a cookie"))?;
-    HeaderValue::from_str(pair).context("the session cookie is not a valid header value")
+    let cookie =
+        HeaderValue::from_str(pair).context("the session cookie is not a valid header value")?;
+    let csrf = json_field(&reply.body, "csrf_token")
+        .ok_or_else(|| anyhow!("POST /v1/session/login answered 200 without a csrf_token"))?;
+    Ok(SessionLogin { cookie, csrf })
+}
+
+/// `POST /v1/session/login` on this connection: the `name=secret` pair of the session cookie.
+async fn login(
+    sender: &mut Sender,
+    endpoint: &Endpoint,
+    account: &Account,
+) -> anyhow::Result<HeaderValue> {
+    Ok(session_login(sender, endpoint, account).await?.cookie)
+}
+
+/// A string member of a JSON object body.
+fn json_field(body: &[u8], name: &str) -> Option<String> {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()?
+        .get(name)?
+        .as_str()
+        .map(str::to_owned)
+}
+
+/// What `POST /v1/token` answers (body delivery).
+#[derive(Debug)]
+pub struct TokenPair {
+    pub access: String,
+    pub refresh: String,
+}
+
+/// The password grant's body for `account`.
+pub fn password_grant(account: &Account) -> serde_json::Value {
+    let mut body = account.json();
+    body["grant_type"] = serde_json::Value::from("password");
+    body
+}
+
+/// The refresh grant's body for `refresh_token`.
+pub fn refresh_grant(refresh_token: &str) -> serde_json::Value {
+    serde_json::json!({"grant_type": "refresh_token", "refresh_token": refresh_token})
+}
+
+/// `POST /v1/token` with `body` (a password or refresh grant) on this connection.
+pub async fn token_pair(
+    sender: &mut Sender,
+    endpoint: &Endpoint,
+    body: &serde_json::Value,
+) -> anyhow::Result<TokenPair> {
+    let reply = call(sender, endpoint.json_post("/v1/token", body)?)
+        .await
+        .context("POST /v1/token failed")?;
+    if reply.status != StatusCode::OK {
+        bail!("POST /v1/token answered {}", reply.describe());
+    }
+    let access = json_field(&reply.body, "access_token")
+        .ok_or_else(|| anyhow!("POST /v1/token answered 200 without an access_token"))?;
+    let refresh = json_field(&reply.body, "refresh_token")
+        .ok_or_else(|| anyhow!("POST /v1/token answered 200 without a refresh_token"))?;
+    Ok(TokenPair { access, refresh })
 }
 
 /// `POST /v1/token` (password grant) on this connection: the `Bearer <access token>` value.
@@ -332,18 +409,14 @@ async fn token_login(
     endpoint: &Endpoint,
     account: &Account,
 ) -> anyhow::Result<HeaderValue> {
-    let mut body = account.json();
-    body["grant_type"] = serde_json::Value::from("password");
-    let reply = call(sender, endpoint.json_post("/v1/token", &body)?)
+    let pair = token_pair(sender, endpoint, &password_grant(account))
         .await
         .context("token login failed")?;
-    if reply.status != StatusCode::OK {
-        bail!("POST /v1/token answered {}", reply.describe());
-    }
-    let token = serde_json::from_slice::<serde_json::Value>(&reply.body)
-        .ok()
-        .and_then(|v| v.get("access_token")?.as_str().map(str::to_owned))
-        .ok_or_else(|| anyhow!("POST /v1/token answered 200 without an access_token"))?;
+    bearer(&pair.access)
+}
+
+/// `Bearer <token>` as an `Authorization` header value.
+pub fn bearer(token: &str) -> anyhow::Result<HeaderValue> {
     HeaderValue::from_str(&format!("Bearer {token}"))
         .context("the access token is not a valid header value")
 }
@@ -402,7 +475,7 @@ fn base64url(text: &str) -> Option<Vec<u8>> {
 }
 
 /// The `name=value` of the first cookie set, without its attributes.
-fn cookie_pair(headers: &HeaderMap) -> Option<&str> {
+pub fn cookie_pair(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(SET_COOKIE)
         .iter()
@@ -527,12 +600,12 @@ impl Tally {
     }
 }
 
-fn micros(d: Duration) -> u64 {
+pub fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// One request and its whole response; the body is read and dropped frame by frame.
-async fn exchange(
+pub async fn exchange(
     sender: &mut Sender,
     req: Request<Full<Bytes>>,
 ) -> Result<StatusCode, hyper::Error> {
@@ -546,13 +619,14 @@ async fn exchange(
     Ok(status)
 }
 
-/// One connection's loop, until the end of the window.
+/// One connection's loop, until the end of the window; gives the connection back if it is
+/// still open, so a later phase can reuse it without signing in again.
 async fn drive(
     sender: Sender,
     credential: CredentialHeader,
     load: Arc<Load>,
     shared: Arc<Shared>,
-) -> Tally {
+) -> (Tally, Option<(Sender, CredentialHeader)>) {
     let mut sender = Some(sender);
     let mut tally = Tally::default();
     let mut latencies = Vec::with_capacity(FLUSH_EVERY);
@@ -613,7 +687,7 @@ async fn drive(
         }
     }
     shared.record(&mut latencies);
-    tally
+    (tally, sender.map(|s| (s, credential)))
 }
 
 /// Sleeps until `deadline`, redrawing the progress line on a terminal.
@@ -639,6 +713,11 @@ pub struct Opened {
 }
 
 impl Opened {
+    /// How many connections are open.
+    pub fn len(&self) -> usize {
+        self.connections.len()
+    }
+
     /// The access token of the first connection holding one (`Authorization: Bearer`).
     pub fn bearer_token(&self) -> Option<&str> {
         self.connections.iter().find_map(|(_, header)| {
@@ -656,7 +735,7 @@ pub async fn open(s: &Settings, progress: &Progress) -> anyhow::Result<Opened> {
     let signing_in = s.mode.credential() != Credential::None;
     progress.update(&format!(
         "bench: {}: opening {} connections{}",
-        s.mode.name(),
+        s.label,
         s.connections,
         if signing_in { " and logging in" } else { "" }
     ));
@@ -665,13 +744,14 @@ pub async fn open(s: &Settings, progress: &Progress) -> anyhow::Result<Opened> {
     })
 }
 
-/// Runs one mode on its open connections: warm up, measure.
+/// Runs one mode on its open connections: warm up, measure. The connections that are still
+/// open afterwards are given back.
 pub async fn measure(
     s: &Settings,
     opened: Opened,
     progress: &Progress,
-) -> anyhow::Result<Measured> {
-    let name = s.mode.name();
+) -> anyhow::Result<(Measured, Opened)> {
+    let name = s.label.as_str();
     let uri = s.endpoint.uri(s.mode.path())?;
     let signing_in = s.mode.credential() != Credential::None;
     let open = opened.connections;
@@ -728,8 +808,11 @@ pub async fn measure(
     let cpu_after = CpuTimes::sample();
 
     let mut tally = Tally::default();
+    let mut still_open = Vec::with_capacity(s.connections);
     while let Some(joined) = tasks.join_next().await {
-        tally.merge(joined.context("a load task failed")?);
+        let (counted, connection) = joined.context("a load task failed")?;
+        tally.merge(counted);
+        still_open.extend(connection);
     }
     let histogram = std::mem::replace(
         &mut *shared
@@ -747,6 +830,9 @@ pub async fn measure(
         cpu: cpu_before.zip(cpu_after).map(|(b, a)| a.since(b)),
         remote: s.remote,
         verify_per_core_rps: None,
+        login: None,
+        refresh: None,
+        revocation: None,
     };
     progress.line(&format!(
         "bench: {name}: {:.0} req/s, p50 {}, p99 {}, {} errors",
@@ -755,7 +841,12 @@ pub async fn measure(
         latency(measured.histogram.value_at_quantile(0.99)),
         measured.errors_total()
     ));
-    Ok(measured)
+    Ok((
+        measured,
+        Opened {
+            connections: still_open,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -33,9 +33,14 @@
 //! the in-process servers, [`cpu`] reads CPU times from `/proc`, [`report`] is the report, its
 //! JSON schema and its renderings.
 
+mod chart;
 mod cpu;
+mod footprint;
 mod load;
+mod login;
+mod refresh;
 pub mod report;
+mod revocation;
 mod server;
 
 use std::collections::BTreeMap;
@@ -49,12 +54,13 @@ use clap::builder::PossibleValue;
 use clap::{Args, ValueEnum};
 use http::Uri;
 use tessera_core::Tessera;
+use tessera_core::account::HashingPolicy;
 use tessera_core::key::Algorithm;
 use tessera_core::token::Verifier;
 use tokio::runtime::Runtime;
 
 use self::load::{Account, Credential, Endpoint, Measured};
-use self::report::{MachineInfo, Report, RunConfig};
+use self::report::{FloodReport, MachineInfo, Phases, Report, RunConfig, round};
 use crate::config::LogFormat;
 use crate::telemetry;
 
@@ -102,6 +108,10 @@ pub struct BenchArgs {
     /// Print the report as JSON on stdout instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Internal: measure one store's footprint in this fresh process and print it as JSON
+    /// (the bench runs itself with this, so no earlier allocation blurs the memory figure).
+    #[arg(long, value_name = "STORE", hide = true, value_parser = ["memory"])]
+    pub footprint_probe: Option<String>,
 }
 
 fn any_duration(s: &str) -> Result<Duration, String> {
@@ -623,6 +633,12 @@ pub fn cores() -> usize {
 
 /// `tessera bench`.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.footprint_probe.is_some() {
+        let report = footprint::memory_probe().await?;
+        let json = serde_json::to_string(&report).context("could not encode JSON")?;
+        println!("{json}");
+        return Ok(());
+    }
     let plan = Plan::new(args)?;
     telemetry::init(LogFormat::Text, "warn")?;
     // The runtimes are built, blocked on and dropped on a thread of their own: none of that
@@ -638,6 +654,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             "{errors} request{} failed (see ERRORS); their modes' numbers are not valid",
             if errors == 1 { "" } else { "s" }
         );
+    }
+    if let Some(first) = report.failures().first() {
+        bail!("{first}");
     }
     Ok(())
 }
@@ -656,6 +675,8 @@ fn runtime(name: &str) -> anyhow::Result<Runtime> {
 struct Server {
     endpoint: Arc<Endpoint>,
     tessera: Option<Arc<Tessera>>,
+    /// In-process: the password hashing policy it was started with.
+    hashing: Option<HashingPolicy>,
 }
 
 /// Starts what is needed, runs every mode, and builds the report. Blocks.
@@ -671,9 +692,13 @@ fn measure(plan: &Plan) -> anyhow::Result<Report> {
             let servers = runtime(SERVER_THREAD)?;
             let modes = plan.modes(&Offer::everything(), "the in-process server");
             let outcome = modes.and_then(|modes| {
+                // The stores' footprint first, while nothing else runs.
+                let footprint = loadgen.block_on(measure_footprint(&modes, dir.path()))?;
                 let started = servers.block_on(server::start_all(&modes, dir.path()))?;
-                let results = loadgen.block_on(run_modes(plan, &modes, &started, false))?;
-                Ok((modes, results, Some(cores())))
+                let (results, mut phases) =
+                    loadgen.block_on(run_modes(plan, &modes, &started, false))?;
+                phases.footprint = footprint;
+                Ok((modes, results, Some(cores()), phases))
             });
             servers.shutdown_timeout(Duration::from_secs(1));
             drop(dir);
@@ -702,23 +727,174 @@ fn measure(plan: &Plan) -> anyhow::Result<Report> {
             let server = Server {
                 endpoint,
                 tessera: None,
+                hashing: None,
             };
             let servers = modes
                 .iter()
                 .map(|m| (*m, server.clone()))
                 .collect::<BTreeMap<_, _>>();
-            let results = run_modes(plan, &modes, &servers, true).await?;
-            Ok((modes, results, None))
+            let (results, phases) = run_modes(plan, &modes, &servers, true).await?;
+            Ok((modes, results, None, phases))
         }),
     };
     loadgen.shutdown_timeout(Duration::from_secs(1));
-    let (modes, results, server_threads) = outcome?;
+    let (modes, results, server_threads, phases) = outcome?;
     Ok(Report::new(
         started_at,
         MachineInfo::detect(),
         plan.run_config(&modes, server_threads),
         &results,
+        phases,
     ))
+}
+
+/// The footprint of SQLite (where the session-sqlite mode and every JWT server keep their
+/// records) and, when a mode measures it, of the memory store.
+async fn measure_footprint(
+    modes: &[Mode],
+    dir: &Path,
+) -> anyhow::Result<Vec<report::FootprintReport>> {
+    let progress = Progress::new();
+    progress.update("bench: measuring what the stores keep per credential");
+    let mut all = Vec::new();
+    let wants = |store: StoreKind| modes.iter().any(|m| m.store() == Some(store));
+    if wants(StoreKind::Sqlite) || modes.iter().any(|m| m.jwt().is_some()) {
+        let sqlite = footprint::sqlite(dir)
+            .await
+            .context("could not measure the SQLite store's footprint")?;
+        all.push(sqlite);
+    }
+    if wants(StoreKind::Memory) {
+        all.push(match footprint::memory().await {
+            Ok(memory) => memory,
+            // A figure that cannot be measured honestly is reported as such, not guessed.
+            Err(e) => footprint::not_measured(StoreKind::Memory.name(), &format!("{e:#}")),
+        });
+    }
+    for f in &all {
+        let b = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0} B"));
+        progress.line(&format!(
+            "bench: {} store: {} per session, {} per refresh family, {} per rotation, {} per \
+             access token",
+            f.store,
+            b(f.session_bytes),
+            b(f.refresh_family_bytes),
+            b(f.refresh_rotation_bytes),
+            b(f.access_token_bytes)
+        ));
+    }
+    Ok(all)
+}
+
+/// The mode whose server takes the login flood: session-sqlite (logins write sessions, and
+/// `/v1/me` reads them, from the same store), else jwt-hs256, else the first with a
+/// credential. `None` with `--url` (the bound needs the server's hasher) or when no mode has
+/// a credential.
+fn flood_mode(modes: &[Mode], remote: bool) -> Option<Mode> {
+    if remote {
+        return None;
+    }
+    [Mode::SessionSqlite, Mode::JwtHs256]
+        .into_iter()
+        .find(|m| modes.contains(m))
+        .or_else(|| {
+            modes
+                .iter()
+                .copied()
+                .find(|m| m.credential() != Credential::None)
+        })
+}
+
+/// The flood's window is the mode's `--duration`, but at most this (and its warm-up at most
+/// [`FLOOD_WARMUP`]): logins per second settle within a second or two.
+const FLOOD_WINDOW: Duration = Duration::from_secs(5);
+const FLOOD_WARMUP: Duration = Duration::from_secs(1);
+
+/// Floods `server` with logins while `opened`'s connections drive `GET /v1/me` on it, and
+/// compares with `unloaded` (the mode's own run, same connections, just before).
+async fn login_flood(
+    plan: &Plan,
+    mode: Mode,
+    settings: &load::Settings,
+    opened: load::Opened,
+    unloaded: &Measured,
+    hashing: Option<&report::HashingReport>,
+    progress: &Progress,
+) -> anyhow::Result<FloodReport> {
+    let account = settings
+        .account
+        .clone()
+        .ok_or_else(|| anyhow!("no account to log in with"))?;
+    let slots = hashing.map_or_else(cores, |h| h.slots);
+    let login_connections = (2 * slots).max(plan.connections / 2);
+    let warmup = plan.warmup.min(FLOOD_WARMUP);
+    let window = plan.duration.min(FLOOD_WINDOW);
+    let me = load::Settings {
+        mode,
+        label: format!("login flood on {}: /v1/me", mode.name()),
+        endpoint: settings.endpoint.clone(),
+        account: settings.account.clone(),
+        connections: settings.connections,
+        warmup,
+        duration: window,
+        remote: false,
+    };
+    let me_connections = opened.len();
+    progress.line(&format!(
+        "bench: login flood on {}: {login_connections} connections logging in back to back \
+         ({}) beside {me_connections} on /v1/me",
+        mode.name(),
+        login::login_endpoint(mode.credential())
+    ));
+    let start = tokio::time::Instant::now();
+    let logins = login::flood(
+        mode.credential(),
+        settings.endpoint.clone(),
+        account,
+        login_connections,
+        start + warmup,
+        start + warmup + window,
+    );
+    let (me, logins) = tokio::join!(load::measure(&me, opened, progress), logins);
+    let ((me, _), logins) = (me?, logins?);
+    let secs = window.as_secs_f64();
+    let logins_per_s = logins.logins as f64 / secs;
+    let bound = hashing.map(|h| h.bound_per_s).filter(|b| *b > 0.0);
+    let unloaded_rps = unloaded.rps();
+    let ms = |us: u64| round(us as f64 / 1e3, 1);
+    let report = FloodReport {
+        mode: mode.name().to_owned(),
+        endpoint: login::login_endpoint(mode.credential()).to_owned(),
+        window_ms: millis(window),
+        login_connections,
+        me_connections,
+        logins: logins.logins,
+        logins_per_s: round(logins_per_s, 1),
+        login_p50_ms: ms(logins.histogram.value_at_quantile(0.5)),
+        login_p99_ms: ms(logins.histogram.value_at_quantile(0.99)),
+        login_errors: logins.errors.values().sum(),
+        login_error_kinds: logins.errors,
+        bound_per_s: bound,
+        ratio_to_bound: bound.map(|b| round(logins_per_s / b, 3)),
+        me_rps_unloaded: round(unloaded_rps, 1),
+        me_rps: round(me.rps(), 1),
+        me_ratio: (unloaded_rps > 0.0).then(|| round(me.rps() / unloaded_rps, 3)),
+        me_errors: me.errors_total(),
+        me_error_kinds: me.errors,
+    };
+    progress.line(&format!(
+        "bench: login flood on {}: {:.1} logins/s{}; /v1/me {:.0} req/s{}",
+        mode.name(),
+        report.logins_per_s,
+        report
+            .ratio_to_bound
+            .map_or_else(String::new, |r| format!(" ({r:.2} of the bound)")),
+        report.me_rps,
+        report
+            .me_ratio
+            .map_or_else(String::new, |r| format!(" ({r:.2} of unloaded)")),
+    ));
+    Ok(report)
 }
 
 /// Runs every mode in order against its server.
@@ -727,11 +903,30 @@ async fn run_modes(
     modes: &[Mode],
     servers: &BTreeMap<Mode, Server>,
     remote: bool,
-) -> anyhow::Result<Vec<(Mode, Measured)>> {
+) -> anyhow::Result<(Vec<(Mode, Measured)>, Phases)> {
     // One account per server, registered over HTTP like any client would.
     let mut accounts: Vec<(Arc<Endpoint>, Arc<Account>)> = Vec::new();
     let mut results = Vec::new();
+    let mut phases = Phases::default();
     let progress = Progress::new();
+    let flood = flood_mode(modes, remote);
+    // One hash's time, before any load: the login flood's bound.
+    if let Some(server) = flood.and_then(|m| servers.get(&m))
+        && let (Some(tessera), Some(policy)) = (&server.tessera, &server.hashing)
+    {
+        progress.update("bench: timing one password verification alone");
+        let hashing = login::hash_alone(tessera, policy)
+            .await
+            .context("could not time the password hash")?;
+        progress.line(&format!(
+            "bench: {}: {} per verification, {} slots → at most {:.1} logins/s",
+            hashing.algorithm,
+            report::latency((hashing.hash_ms * 1e3) as u64),
+            hashing.slots,
+            hashing.bound_per_s
+        ));
+        phases.hashing = Some(hashing);
+    }
     for &mode in modes {
         let server = servers
             .get(&mode)
@@ -756,6 +951,7 @@ async fn run_modes(
         };
         let settings = load::Settings {
             mode,
+            label: mode.name().to_owned(),
             endpoint,
             account,
             connections: plan.connections,
@@ -769,15 +965,100 @@ async fn run_modes(
                 Some(jwt) => check_tokens(jwt, &opened, &server, plan.duration, &progress).await?,
                 None => None,
             };
-            let mut measured = load::measure(&settings, opened, &progress).await?;
+            let (mut measured, opened) = load::measure(&settings, opened, &progress).await?;
             measured.verify_per_core_rps = verify;
+            if Some(mode) == flood {
+                let report = login_flood(
+                    plan,
+                    mode,
+                    &settings,
+                    opened,
+                    &measured,
+                    phases.hashing.as_ref(),
+                    &progress,
+                )
+                .await
+                .context("login flood")?;
+                phases.login_flood = Some(report);
+            } else {
+                drop(opened);
+            }
+            costs(plan, &settings, &mut measured, &progress).await?;
             Ok::<_, anyhow::Error>(measured)
         }
         .await
         .with_context(|| format!("mode {}", mode.name()))?;
         results.push((mode, measured));
     }
-    Ok(results)
+    Ok((results, phases))
+}
+
+/// A mode's login, refresh and revocation costs, measured after its load (so they run on an
+/// otherwise idle server).
+async fn costs(
+    plan: &Plan,
+    s: &load::Settings,
+    measured: &mut Measured,
+    progress: &Progress,
+) -> anyhow::Result<()> {
+    let credential = s.mode.credential();
+    let Some(account) = s.account.clone() else {
+        return Ok(());
+    };
+    progress.update(&format!(
+        "bench: {}: timing {} logins one at a time",
+        s.label,
+        login::SAMPLES
+    ));
+    let login = login::login_cost(credential, &s.endpoint, &account, s.remote)
+        .await
+        .context("login cost")?;
+    let mut line = format!(
+        "bench: {}: login {} ({})",
+        s.label,
+        report::latency((login.mean_ms * 1e3) as u64),
+        login.endpoint
+    );
+    measured.login = Some(login);
+    if s.mode.jwt().is_some() {
+        let families = plan.connections.min(refresh::MAX_FAMILIES);
+        let window = plan.duration.min(refresh::MAX_WINDOW);
+        progress.update(&format!(
+            "bench: {}: refreshing {families} families for {}",
+            s.label,
+            humantime::format_duration(window)
+        ));
+        let refresh = refresh::measure(
+            s.endpoint.clone(),
+            account.clone(),
+            families,
+            window,
+            s.remote,
+        )
+        .await
+        .context("refresh cost")?;
+        line.push_str(&format!(
+            ", refresh {} ({:.0}/s)",
+            report::latency(refresh.p50_us),
+            refresh.per_second
+        ));
+        measured.refresh = Some(refresh);
+    }
+    progress.update(&format!("bench: {}: revoking warm credentials", s.label));
+    let revocation = revocation::measure(credential, s.endpoint.clone(), account)
+        .await
+        .context("revocation")?;
+    line.push_str(&format!(
+        ", revoke {} → 401 after {}, {} accepted after",
+        report::latency(revocation.revoke_p50_us),
+        revocation
+            .rejection_p50_us
+            .map_or_else(|| "never".to_owned(), report::latency),
+        revocation.accepted_after_revoke
+    ));
+    measured.revocation = Some(revocation);
+    progress.line(&line);
+    Ok(())
 }
 
 /// Checks that a JWT mode's tokens carry its algorithm and, in-process, times the signature
@@ -881,9 +1162,10 @@ fn output(plan: &Plan, report: &Report) -> anyhow::Result<()> {
         .context("could not write to stdout")?;
     if let Some(dir) = &plan.out {
         eprintln!(
-            "bench: wrote {} and {}",
+            "bench: wrote {}, {} and {}",
             dir.join("report.json").display(),
-            dir.join("report.md").display()
+            dir.join("report.md").display(),
+            dir.join("report.svg").display()
         );
     }
     Ok(())
@@ -893,7 +1175,11 @@ fn write_files(dir: &Path, report: &Report) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("could not create {}", dir.display()))?;
     let mut json = serde_json::to_string_pretty(report).context("could not encode JSON")?;
     json.push('\n');
-    for (name, text) in [("report.json", json), ("report.md", report.markdown())] {
+    for (name, text) in [
+        ("report.json", json),
+        ("report.md", report.markdown()),
+        ("report.svg", chart::svg(report)),
+    ] {
         let path = dir.join(name);
         std::fs::write(&path, text)
             .with_context(|| format!("could not write {}", path.display()))?;
@@ -987,8 +1273,16 @@ mod tests {
         let per_mode = Duration::from_secs(11); // default --duration + --warmup
         let default = per_mode * u32::try_from(Mode::DEFAULT.len()).unwrap();
         let all = per_mode * u32::try_from(Mode::all().len()).unwrap();
-        // Logins, server starts and the signature timings add a few seconds to each.
-        assert!(default <= Duration::from_secs(90), "{default:?}");
+        // The timed phases besides: the login flood on one mode, a refresh window per JWT mode.
+        let jwt_modes = Mode::DEFAULT.iter().filter(|m| m.jwt().is_some()).count();
+        let phases =
+            FLOOD_WARMUP + FLOOD_WINDOW + refresh::MAX_WINDOW * u32::try_from(jwt_modes).unwrap();
+        // Logins (64 connections' and the login costs'), revocation trials, server starts,
+        // the stores' footprint and the signature timings add under 20 s on this machine.
+        assert!(
+            default + phases <= Duration::from_secs(100),
+            "{default:?} + {phases:?}"
+        );
         assert!(
             all > Duration::from_secs(120),
             "then make every mode the default"

@@ -1,11 +1,17 @@
-//! The report of `tessera bench`: a table on stdout, and with `--out DIR` the files
-//! `report.json` and `report.md`.
+//! The report of `tessera bench`: tables on stdout, and with `--out DIR` the files
+//! `report.json`, `report.md` and `report.svg` (see [`super::chart`]).
 //!
-//! # `report.json`, schema `tessera-bench/1`
+//! On stdout: a summary line; the per-mode table (a row per mode, a column per figure); the
+//! classic sessions-vs-JWT comparison table, measured (a column per mode but the baseline, a
+//! row per claim: what the client sends, what the server stores, throughput, CPU, latency,
+//! login, refresh, revocation); lines on the login bound, the login flood and the stores'
+//! footprint; notes. `report.md` has the same in Markdown.
+//!
+//! # `report.json`, schema `tessera-bench/2`
 //!
 //! ```json
 //! {
-//!   "schema": "tessera-bench/1",
+//!   "schema": "tessera-bench/2",
 //!   "tessera_version": "0.1.0",
 //!   "started_at": "2026-12-04T16:54:37.123456789Z",
 //!   "machine": {
@@ -49,7 +55,17 @@
 //!       "cpu_utilization": 0.967,
 //!       "verify_per_core_rps": null,
 //!       "cold_efficiency": null,
-//!       "cold_efficiency_cpu": null
+//!       "cold_efficiency_cpu": null,
+//!       "store_bytes_per_credential": 251.3,
+//!       "store_bytes_per_login": 251.3,
+//!       "store_bytes_per_refresh": null,
+//!       "login": {"endpoint": "POST /v1/session/login", "samples": 6, "mean_ms": 27.14,
+//!                 "p50_ms": 26.9, "max_ms": 31.2, "cpu_ms": 26.55},
+//!       "refresh": null,
+//!       "revocation": {"method": "POST /v1/session/logout", "trials": 3, "probes": 4,
+//!                      "revoke_p50_us": 420, "revoke_max_us": 610, "rejection_p50_us": 350,
+//!                      "rejection_max_us": 500, "requests_after_revoke": 36,
+//!                      "accepted_after_revoke": 0}
 //!     },
 //!     {
 //!       "name": "jwt-eddsa-cold",
@@ -72,15 +88,72 @@
 //!       "cpu_utilization": 0.971,
 //!       "verify_per_core_rps": 27839.0,
 //!       "cold_efficiency": 0.517,
-//!       "cold_efficiency_cpu": 0.688
+//!       "cold_efficiency_cpu": 0.688,
+//!       "store_bytes_per_credential": 0.0,
+//!       "store_bytes_per_login": 412.0,
+//!       "store_bytes_per_refresh": 96.2,
+//!       "login": {"endpoint": "POST /v1/token", "samples": 6, "mean_ms": 28.3,
+//!                 "p50_ms": 28.1, "max_ms": 30.0, "cpu_ms": 27.4},
+//!       "refresh": {"families": 4, "window_ms": 1000, "refreshes": 1650, "per_second": 1650.0,
+//!                   "p50_us": 1210, "p99_us": 4400, "mean_us": 1300.2, "cpu_us": 600.0,
+//!                   "errors": 0, "error_kinds": {}},
+//!       "revocation": {"method": "POST /v1/token/revoke (the access token, RFC 7009)",
+//!                      "trials": 3, "probes": 4, "revoke_p50_us": 380, "revoke_max_us": 520,
+//!                      "rejection_p50_us": 300, "rejection_max_us": 410,
+//!                      "requests_after_revoke": 36, "accepted_after_revoke": 0}
+//!     }
+//!   ],
+//!   "hashing": {
+//!     "algorithm": "argon2id m=19456 KiB, t=2, p=1",
+//!     "samples": 6,
+//!     "hash_ms": 24.8,
+//!     "hash_cpu_ms": 24.6,
+//!     "slots": 2,
+//!     "bound_per_s": 80.6
+//!   },
+//!   "login_flood": {
+//!     "mode": "session-sqlite",
+//!     "endpoint": "POST /v1/session/login",
+//!     "window_ms": 5000,
+//!     "login_connections": 32,
+//!     "me_connections": 64,
+//!     "logins": 360,
+//!     "logins_per_s": 72.0,
+//!     "login_p50_ms": 420.5,
+//!     "login_p99_ms": 800.0,
+//!     "login_errors": 0,
+//!     "login_error_kinds": {},
+//!     "bound_per_s": 80.6,
+//!     "ratio_to_bound": 0.893,
+//!     "me_rps_unloaded": 110348.0,
+//!     "me_rps": 52000.0,
+//!     "me_ratio": 0.471,
+//!     "me_errors": 0,
+//!     "me_error_kinds": {}
+//!   },
+//!   "footprint": [
+//!     {
+//!       "store": "sqlite",
+//!       "measured": true,
+//!       "method": "database pages in use ((page_count - freelist_count) x page_size) after a checkpoint, before and after each stage",
+//!       "credentials": 1000,
+//!       "user_agent_bytes": 101,
+//!       "session_bytes": 251.3,
+//!       "refresh_family_bytes": 412.0,
+//!       "refresh_rotation_bytes": 96.2,
+//!       "access_token_bytes": 0.0,
+//!       "note": null
 //!     }
 //!   ]
 //! }
 //! ```
 //!
 //! Top level:
-//! - `schema`: always `"tessera-bench/1"` for this layout. Fields may be added within a
-//!   version; removing or renaming a field, or changing its meaning or unit, makes it `/2`.
+//! - `schema`: `"tessera-bench/2"` for this layout. Fields may be added within a version;
+//!   removing or renaming a field, or changing its meaning or unit, makes the next one. `/2`
+//!   added the per-mode `store_bytes_per_*`, `login`, `refresh` and `revocation`, and the
+//!   top-level `hashing`, `login_flood` and `footprint`; every `/1` field keeps its meaning,
+//!   and a `/1` report reads as a `/2` one with those absent (`null`, or `[]`).
 //! - `tessera_version`: the version of the `tessera` binary that measured.
 //! - `started_at`: RFC 3339, UTC.
 //! - `machine`: where the load generator ran (and the server, when `config.target` is
@@ -157,8 +230,87 @@
 //!   does nothing but verify. It still includes what sharing costs the server (waking the
 //!   load generator's threads, being preempted by them), so it is a lower bound too.
 //!
+//! - `store_bytes_per_credential` (`/2`): bytes the server's store keeps for the credential
+//!   this mode presents, from `footprint` (measured, not estimated): a session mode's
+//!   `session_bytes` of its store; a JWT mode's `access_token_bytes` of SQLite (the store the
+//!   in-process JWT servers use), which is 0 — minting access tokens does not change the store
+//!   at all. `null` for `healthz`, with `--url` (the store is another process's) and where the
+//!   store was not measured.
+//! - `store_bytes_per_login` (`/2`): what one login keeps: the session again for session
+//!   modes; the refresh family (the family row and its first token hash) for JWT modes.
+//! - `store_bytes_per_refresh` (`/2`): JWT modes: what each refresh adds to its family (the
+//!   new token's hash, kept so a replayed old token is recognised); `null` otherwise.
+//! - `login` (`/2`; modes with a credential, else `null`): [`super::login::SAMPLES`] logins of
+//!   the bench user over HTTP, one at a time on one connection, after one untimed: `endpoint`
+//!   (`POST /v1/session/login`, or `POST /v1/token` with the password grant for JWT modes);
+//!   `mean_ms`, `p50_ms`, `max_ms` of their latency; `cpu_ms`, the whole process's CPU time
+//!   per login (from every thread's schedstat, so to the nanosecond: the server's argon2id
+//!   and the rest of the login, plus the client's small share), `null` with `--url`.
+//! - `refresh` (`/2`; JWT modes, else `null`): `families` connections (at most 4) each log in
+//!   once, then send `POST /v1/token` with `grant_type=refresh_token` back to back for
+//!   `window_ms` (the mode's duration, at most 1 s), always presenting the successor they were
+//!   just given, so each one is a real rotation in the store. `refreshes` answered inside the
+//!   window, `per_second`; `p50_us`, `p99_us`, `mean_us` of their latency; `cpu_us`, process
+//!   CPU per refresh (in-process: server and client; `null` with `--url`); `errors` and
+//!   `error_kinds` (a run with refresh errors exits non-zero).
+//! - `revocation` (`/2`; modes with a credential, else `null`): `trials` trials, each with a
+//!   fresh credential (a login) used by `probes` connections at once with `GET /v1/me` until
+//!   each got three 200s (so it is warm: cached by the session cache, or the verified-token
+//!   cache of a warm JWT server), then revoked on another connection with `method`
+//!   (`POST /v1/session/logout` with the cookie and CSRF header; `POST /v1/token/revoke` of
+//!   the access token for JWT modes). `revoke_p50_us` and `revoke_max_us`: the revoke call's
+//!   latency over the trials; `rejection_p50_us`, `rejection_max_us`: from the revoke's
+//!   response arriving to the first 401 on the credential arriving (0 if a request in flight
+//!   was refused before the revoke answered; `null` if a trial saw no refusal at all);
+//!   `requests_after_revoke`: requests the probes *sent* after the revoke's response had
+//!   arrived (three per probe per trial); `accepted_after_revoke`: how many of those were
+//!   answered 2xx. Revocation takes effect on the next request on the same node exactly when
+//!   this is 0; anything else makes the run exit non-zero. (Requests already in flight when
+//!   the revoke answered may go either way and are not counted.)
+//!
+//! `hashing` (`/2`; in-process with a credential mode, else `null`): one argon2id password
+//! verification through the flood server's own `PasswordHasher` (its parameters, its blocking
+//! pool and semaphore), `samples` times one after another with no load running. `algorithm`:
+//! its parameters; `hash_ms`: mean wall time of one; `hash_cpu_ms`: the process's CPU time
+//! per verification; `slots`: the hasher's `max_concurrent` (the `[password]` setting, 0
+//! meaning one per core); `bound_per_s` = `slots` ÷ `hash_ms`: the most logins per second the
+//! node can do.
+//!
+//! `login_flood` (`/2`; in-process with a credential mode, else `null`): on the server of
+//! `mode` (session-sqlite when run, else jwt-hs256, else the first mode with a credential),
+//! right after that mode's own measurement, its `me_connections` connections keep sending
+//! `GET /v1/me` while `login_connections` more (twice the slots, or half of `--connections`
+//! if more) send correct-password logins to `endpoint` back to back (the throttle counts
+//! only failures); after a warm-up of at most 1 s, both are measured for `window_ms` (the
+//! duration, at most 5 s). `logins`: logins answered 200 inside the window (counted by when
+//! they complete), `logins_per_s`; `login_p50_ms`, `login_p99_ms` of those completing in it
+//! (queueing for a hashing slot included); `login_errors` and `login_error_kinds`;
+//! `bound_per_s` from `hashing` and `ratio_to_bound` = `logins_per_s` ÷ it (the issue's target
+//! is ≥ 0.90); `me_rps` during the flood, `me_rps_unloaded` (the mode's own `rps`, same
+//! connections, measured just before) and `me_ratio` = `me_rps` ÷ `me_rps_unloaded` (target
+//! ≥ 0.50); `me_errors`, `me_error_kinds`. In-process everything shares the machine's cores:
+//! the hashing slots, the `/v1/me` handlers and the load generator compete for them, so the
+//! two targets pull against each other on a small machine.
+//!
+//! `footprint` (`/2`; in-process only, else `[]`): one entry per store measured — `sqlite`
+//! whenever a session-sqlite or JWT mode runs, `memory` when session-memory does. Records are
+//! written through tessera-core's own services (no password hash per record), `credentials`
+//! of each kind per stage, each session and family with a `user_agent_bytes`-long browser
+//! `User-Agent` and an IPv4 address. `session_bytes`: growth per `Sessions::start`;
+//! `refresh_family_bytes`: per `Tokens::issue` (the family and its first token hash; the
+//! access token it also mints is not stored); `refresh_rotation_bytes`: per
+//! `Tokens::refresh`; `access_token_bytes`: per `Tokens::mint`. SQLite: the store is closed
+//! between stages (checkpointing and removing the WAL) and its size read from the database
+//! header, (page count − free-list pages) × page size — what `PRAGMA page_count`,
+//! `freelist_count` and `page_size` say — so index entries and partly filled pages are
+//! included. Memory: growth of the resident set (`VmRSS`) of a fresh child process (`tessera
+//! bench --footprint-probe memory`), allocator overhead and hash-table slack included.
+//! `measured` is `false` (with the figures `null` and `note` saying why) where it could not
+//! be done honestly; `method` says how it was.
+//!
 //! CPU times come from `/proc` at a resolution of one clock tick (usually 10 ms), so they are
-//! only meaningful for measurements of a second or more.
+//! only meaningful for measurements of a second or more (`login.cpu_ms`, `hashing.hash_cpu_ms`
+//! and `refresh.cpu_us` are summed from per-thread schedstats, to the nanosecond).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -167,11 +319,11 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::Mode;
 use super::load::Measured;
+use super::{Mode, StoreKind};
 
 /// The value of `schema`.
-pub const SCHEMA: &str = "tessera-bench/1";
+pub const SCHEMA: &str = "tessera-bench/2";
 
 /// The whole report; see the module documentation for every field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -183,6 +335,109 @@ pub struct Report {
     pub config: RunConfig,
     pub baseline: String,
     pub modes: Vec<ModeReport>,
+    #[serde(default)]
+    pub hashing: Option<HashingReport>,
+    #[serde(default)]
+    pub login_flood: Option<FloodReport>,
+    #[serde(default)]
+    pub footprint: Vec<FootprintReport>,
+}
+
+/// What was measured besides the modes' load: see the module documentation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Phases {
+    pub hashing: Option<HashingReport>,
+    pub login_flood: Option<FloodReport>,
+    pub footprint: Vec<FootprintReport>,
+}
+
+/// The argon2id verification alone, through the server's hasher, one at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HashingReport {
+    pub algorithm: String,
+    pub samples: u32,
+    pub hash_ms: f64,
+    pub hash_cpu_ms: Option<f64>,
+    pub slots: usize,
+    pub bound_per_s: f64,
+}
+
+/// Logins over HTTP, one at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LoginCost {
+    pub endpoint: String,
+    pub samples: u32,
+    pub mean_ms: f64,
+    pub p50_ms: f64,
+    pub max_ms: f64,
+    pub cpu_ms: Option<f64>,
+}
+
+/// Refresh-token rotations over HTTP, a few families at once.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefreshCost {
+    pub families: usize,
+    pub window_ms: u64,
+    pub refreshes: u64,
+    pub per_second: f64,
+    pub p50_us: u64,
+    pub p99_us: u64,
+    pub mean_us: f64,
+    pub cpu_us: Option<f64>,
+    pub errors: u64,
+    pub error_kinds: BTreeMap<String, u64>,
+}
+
+/// Revoke → first rejection, over a few trials.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationReport {
+    pub method: String,
+    pub trials: u32,
+    pub probes: usize,
+    pub revoke_p50_us: u64,
+    pub revoke_max_us: u64,
+    pub rejection_p50_us: Option<u64>,
+    pub rejection_max_us: Option<u64>,
+    pub requests_after_revoke: u64,
+    pub accepted_after_revoke: u64,
+}
+
+/// Correct-password logins flooding a server while `GET /v1/me` runs on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FloodReport {
+    pub mode: String,
+    pub endpoint: String,
+    pub window_ms: u64,
+    pub login_connections: usize,
+    pub me_connections: usize,
+    pub logins: u64,
+    pub logins_per_s: f64,
+    pub login_p50_ms: f64,
+    pub login_p99_ms: f64,
+    pub login_errors: u64,
+    pub login_error_kinds: BTreeMap<String, u64>,
+    pub bound_per_s: Option<f64>,
+    pub ratio_to_bound: Option<f64>,
+    pub me_rps_unloaded: f64,
+    pub me_rps: f64,
+    pub me_ratio: Option<f64>,
+    pub me_errors: u64,
+    pub me_error_kinds: BTreeMap<String, u64>,
+}
+
+/// Bytes a store grows by per record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FootprintReport {
+    pub store: String,
+    pub measured: bool,
+    pub method: String,
+    pub credentials: u32,
+    pub user_agent_bytes: usize,
+    pub session_bytes: Option<f64>,
+    pub refresh_family_bytes: Option<f64>,
+    pub refresh_rotation_bytes: Option<f64>,
+    pub access_token_bytes: Option<f64>,
+    pub note: Option<String>,
 }
 
 /// Where it ran.
@@ -261,10 +516,22 @@ pub struct ModeReport {
     pub cold_efficiency: Option<f64>,
     #[serde(default)]
     pub cold_efficiency_cpu: Option<f64>,
+    #[serde(default)]
+    pub store_bytes_per_credential: Option<f64>,
+    #[serde(default)]
+    pub store_bytes_per_login: Option<f64>,
+    #[serde(default)]
+    pub store_bytes_per_refresh: Option<f64>,
+    #[serde(default)]
+    pub login: Option<LoginCost>,
+    #[serde(default)]
+    pub refresh: Option<RefreshCost>,
+    #[serde(default)]
+    pub revocation: Option<RevocationReport>,
 }
 
 /// `x` rounded to `places` decimals, so the JSON stays readable.
-fn round(x: f64, places: i32) -> f64 {
+pub fn round(x: f64, places: i32) -> f64 {
     let scale = 10f64.powi(places);
     (x * scale).round() / scale
 }
@@ -318,7 +585,32 @@ impl ModeReport {
             cold_efficiency_cpu: cold_verify
                 .zip(server_us)
                 .map(|(v, us)| round(1e6 / (us * v), 3)),
+            store_bytes_per_credential: None,
+            store_bytes_per_login: None,
+            store_bytes_per_refresh: None,
+            login: m.login.clone(),
+            refresh: m.refresh.clone(),
+            revocation: m.revocation.clone(),
         }
+    }
+
+    /// Fills the store columns from what was measured of the store this mode's credentials
+    /// live in: a session mode's own store; for JWT modes the in-process servers' SQLite
+    /// (an access token itself is never stored; a login's refresh family is).
+    fn with_footprint(mut self, mode: Mode, footprint: &[FootprintReport], remote: bool) -> Self {
+        if remote {
+            return self;
+        }
+        let of = |store: &str| footprint.iter().find(|f| f.store == store && f.measured);
+        if let Some(f) = mode.store().and_then(|s| of(s.name())) {
+            self.store_bytes_per_credential = f.session_bytes;
+            self.store_bytes_per_login = f.session_bytes;
+        } else if let Some(f) = mode.jwt().and_then(|_| of(StoreKind::Sqlite.name())) {
+            self.store_bytes_per_credential = f.access_token_bytes;
+            self.store_bytes_per_login = f.refresh_family_bytes;
+            self.store_bytes_per_refresh = f.refresh_rotation_bytes;
+        }
+        self
     }
 }
 
@@ -336,6 +628,7 @@ impl Report {
         machine: MachineInfo,
         config: RunConfig,
         results: &[(Mode, Measured)],
+        phases: Phases,
     ) -> Self {
         let baseline_rps = results
             .iter()
@@ -345,6 +638,7 @@ impl Report {
             .iter()
             .map(|(mode, m)| {
                 ModeReport::new(*mode, m, baseline_rps, machine.cores, config.server_threads)
+                    .with_footprint(*mode, &phases.footprint, m.remote)
             })
             .collect();
         Self {
@@ -355,11 +649,72 @@ impl Report {
             config,
             baseline: Mode::BASELINE.name().to_owned(),
             modes,
+            hashing: phases.hashing,
+            login_flood: phases.login_flood,
+            footprint: phases.footprint,
         }
     }
 
+    /// What makes the run's numbers invalid (failed requests) or shows a broken promise
+    /// (a revoked credential accepted): one line each; the run exits non-zero if any.
+    pub fn failures(&self) -> Vec<String> {
+        let kinds = |k: &BTreeMap<String, u64>| {
+            k.iter()
+                .map(|(kind, n)| format!("{kind} × {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut out = Vec::new();
+        for m in &self.modes {
+            if m.errors > 0 {
+                out.push(format!(
+                    "ERRORS in {}: {} (this mode's numbers are not valid)",
+                    m.name,
+                    kinds(&m.error_kinds)
+                ));
+            }
+            if let Some(r) = m.refresh.as_ref().filter(|r| r.errors > 0) {
+                out.push(format!(
+                    "REFRESH ERRORS in {}: {} (its refresh numbers are not valid)",
+                    m.name,
+                    kinds(&r.error_kinds)
+                ));
+            }
+            if let Some(r) = &m.revocation {
+                if r.accepted_after_revoke > 0 {
+                    out.push(format!(
+                        "REVOCATION LATE in {}: {} of {} requests sent after the revoke had \
+                         answered were still accepted",
+                        m.name, r.accepted_after_revoke, r.requests_after_revoke
+                    ));
+                } else if r.rejection_p50_us.is_none() {
+                    out.push(format!(
+                        "REVOCATION UNSEEN in {}: no request with the revoked credential was \
+                         refused",
+                        m.name
+                    ));
+                }
+            }
+        }
+        if let Some(f) = &self.login_flood {
+            if f.login_errors > 0 {
+                out.push(format!(
+                    "ERRORS in the login flood's logins: {}",
+                    kinds(&f.login_error_kinds)
+                ));
+            }
+            if f.me_errors > 0 {
+                out.push(format!(
+                    "ERRORS in the login flood's /v1/me load: {}",
+                    kinds(&f.me_error_kinds)
+                ));
+            }
+        }
+        out
+    }
+
     /// One line saying what was measured where.
-    fn summary(&self) -> String {
+    pub(super) fn summary(&self) -> String {
         let c = &self.config;
         let target = match &c.url {
             Some(url) => format!("server at {url}"),
@@ -463,42 +818,229 @@ impl Report {
                 self.machine.cores
             ));
         }
-        for m in self.modes.iter().filter(|m| m.errors > 0) {
-            let kinds: Vec<String> = m
-                .error_kinds
-                .iter()
-                .map(|(kind, n)| format!("{kind} × {n}"))
-                .collect();
+        if self
+            .modes
+            .iter()
+            .any(|m| m.store_bytes_per_credential.is_some())
+        {
+            notes.push(
+                "STORES: what the store grew by per record, measured (see store footprint); \
+                 a JWT mode's credential is its access token, which is never stored, and its \
+                 login keeps a refresh family, which grows by a token hash at every refresh."
+                    .to_owned(),
+            );
+        }
+        if let Some(r) = self.modes.iter().find_map(|m| m.revocation.as_ref()) {
             notes.push(format!(
-                "ERRORS in {}: {} (this mode's numbers are not valid)",
-                m.name,
-                kinds.join(", ")
+                "REVOCATION: median of {} trials, each on a fresh credential used by {} \
+                 connections at once until warm (cached); \"revoked → 401\" runs from the \
+                 revoke's response to the first refusal (0: refused before it answered); \
+                 \"accepted after revoke\" counts requests sent after the revoke answered that \
+                 still got 2xx (must be 0).",
+                r.trials, r.probes
             ));
         }
+        notes.extend(self.failures());
         notes
+    }
+
+    /// The classic sessions-vs-JWT table, measured: one column per mode (the baseline
+    /// left out), one row per claim. Empty when only the baseline ran.
+    fn comparison(&self) -> Vec<Vec<String>> {
+        let modes: Vec<&ModeReport> = self
+            .modes
+            .iter()
+            .filter(|m| m.name != self.baseline)
+            .collect();
+        if modes.is_empty() {
+            return Vec::new();
+        }
+        let vs = format!("  vs {}", self.baseline);
+        let dash = || "-".to_owned();
+        let bytes = |b: Option<f64>| b.map_or_else(dash, |b| format!("{b:.0} B"));
+        type Cell<'a> = Box<dyn Fn(&ModeReport) -> String + 'a>;
+        let rows: Vec<(&str, Cell)> = vec![
+            (
+                "client sends per request",
+                Box::new(|m| format!("{} B", m.credential_bytes)),
+            ),
+            (
+                "server stores per credential",
+                Box::new(move |m| bytes(m.store_bytes_per_credential)),
+            ),
+            (
+                "server stores per login",
+                Box::new(move |m| bytes(m.store_bytes_per_login)),
+            ),
+            (
+                "  + per refresh",
+                Box::new(move |m| bytes(m.store_bytes_per_refresh)),
+            ),
+            ("throughput, req/s", Box::new(|m| format!("{:.0}", m.rps))),
+            (
+                vs.as_str(),
+                Box::new(move |m| m.ratio_to_baseline.map_or_else(dash, |r| format!("{r:.2}"))),
+            ),
+            (
+                "server CPU per request",
+                Box::new(move |m| {
+                    m.server_cpu_us_per_request
+                        .map_or_else(dash, |v| format!("{v:.1}µs"))
+                }),
+            ),
+            (
+                "latency p50 / p99",
+                Box::new(|m| format!("{} / {}", latency(m.p50_us), latency(m.p99_us))),
+            ),
+            (
+                "login (argon2id), one at a time",
+                Box::new(move |m| {
+                    m.login
+                        .as_ref()
+                        .map_or_else(dash, |l| millis_text(l.mean_ms))
+                }),
+            ),
+            (
+                "  CPU per login",
+                Box::new(move |m| {
+                    m.login
+                        .as_ref()
+                        .and_then(|l| l.cpu_ms)
+                        .map_or_else(dash, millis_text)
+                }),
+            ),
+            (
+                "refresh p50, refreshes/s",
+                Box::new(move |m| {
+                    m.refresh.as_ref().map_or_else(dash, |r| {
+                        format!("{}, {:.0}/s", latency(r.p50_us), r.per_second)
+                    })
+                }),
+            ),
+            (
+                "revoke call",
+                Box::new(move |m| {
+                    m.revocation
+                        .as_ref()
+                        .map_or_else(dash, |r| latency(r.revoke_p50_us))
+                }),
+            ),
+            (
+                "revoked → 401",
+                Box::new(move |m| {
+                    m.revocation
+                        .as_ref()
+                        .and_then(|r| r.rejection_p50_us)
+                        .map_or_else(dash, latency)
+                }),
+            ),
+            (
+                "accepted after revoke",
+                Box::new(move |m| {
+                    m.revocation.as_ref().map_or_else(dash, |r| {
+                        format!("{} of {}", r.accepted_after_revoke, r.requests_after_revoke)
+                    })
+                }),
+            ),
+        ];
+        let mut out = vec![
+            std::iter::once(COMPARISON_TITLE.to_owned())
+                .chain(modes.iter().map(|m| m.name.clone()))
+                .collect::<Vec<_>>(),
+        ];
+        for (label, cell) in &rows {
+            out.push(
+                std::iter::once((*label).to_owned())
+                    .chain(modes.iter().map(|m| cell(m)))
+                    .collect(),
+            );
+        }
+        out
+    }
+
+    /// The lines about logins and the stores, below the comparison table.
+    fn findings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if let Some(h) = &self.hashing {
+            out.push(format!(
+                "login bound: {} takes {} per verification ({} CPU), one at a time through the \
+                 server's hasher; {} hashing slot{} → at most {:.1} logins/s",
+                h.algorithm,
+                millis_text(h.hash_ms),
+                h.hash_cpu_ms
+                    .map_or_else(|| "unknown".to_owned(), millis_text),
+                h.slots,
+                if h.slots == 1 { "" } else { "s" },
+                h.bound_per_s
+            ));
+        }
+        if let Some(f) = &self.login_flood {
+            let bound = match (f.bound_per_s, f.ratio_to_bound) {
+                (Some(b), Some(r)) => format!(" = {r:.2} of the bound {b:.1}/s (target ≥ 0.90)"),
+                _ => String::new(),
+            };
+            out.push(format!(
+                "login flood on {} ({} connections of {} for {}, /v1/me on {} more): {:.1} \
+                 logins/s{bound}, login p50 {}; /v1/me {:.0} req/s during it{}",
+                f.mode,
+                f.login_connections,
+                f.endpoint,
+                ms(f.window_ms),
+                f.me_connections,
+                f.logins_per_s,
+                millis_text(f.login_p50_ms),
+                f.me_rps,
+                f.me_ratio.map_or_else(String::new, |r| format!(
+                    " = {r:.2} of {:.0} unloaded (target ≥ 0.50)",
+                    f.me_rps_unloaded
+                )),
+            ));
+        }
+        for f in &self.footprint {
+            if !f.measured {
+                out.push(format!(
+                    "store footprint ({}): {}",
+                    f.store,
+                    f.note.as_deref().unwrap_or("not measured")
+                ));
+                continue;
+            }
+            let b = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0} B"));
+            out.push(format!(
+                "store footprint ({}): session {}, refresh family {} (+{} per rotation), \
+                 access token {} — {} records per stage, devices with a {}-byte User-Agent; {}",
+                f.store,
+                b(f.session_bytes),
+                b(f.refresh_family_bytes),
+                b(f.refresh_rotation_bytes),
+                b(f.access_token_bytes),
+                f.credentials,
+                f.user_agent_bytes,
+                f.method
+            ));
+        }
+        out
     }
 
     /// The aligned terminal table, with a summary line above and notes below.
     pub fn table(&self) -> String {
-        let rows = self.rows();
-        let widths: Vec<usize> = (0..COLUMNS)
-            .map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0))
-            .collect();
+        let rows: Vec<Vec<String>> = self.rows().into_iter().map(Vec::from).collect();
         let mut out = format!("tessera bench: {}\n\n", self.summary());
-        for row in &rows {
-            let mut line = String::new();
-            for (c, cell) in row.iter().enumerate() {
-                let w = widths[c];
-                if c == 0 {
-                    let _ = write!(line, "{cell:<w$}");
-                } else {
-                    let _ = write!(line, "  {cell:>w$}");
-                }
-            }
-            out.push_str(line.trim_end());
+        out.push_str(&aligned(&rows));
+        out.push('\n');
+        let comparison = self.comparison();
+        if !comparison.is_empty() {
+            out.push_str(&aligned(&comparison));
             out.push('\n');
         }
-        out.push('\n');
+        let findings = self.findings();
+        for line in &findings {
+            out.push_str(line);
+            out.push('\n');
+        }
+        if !findings.is_empty() {
+            out.push('\n');
+        }
         for note in self.notes() {
             out.push_str(&note);
             out.push('\n');
@@ -555,11 +1097,66 @@ impl Report {
             }
         }
         out.push('\n');
+        let comparison = self.comparison();
+        for (i, row) in comparison.iter().enumerate() {
+            out.push_str("| ");
+            out.push_str(&row.join(" | "));
+            out.push_str(" |\n");
+            if i == 0 {
+                out.push_str("|---");
+                out.push_str(&"|---:".repeat(row.len() - 1));
+                out.push_str("|\n");
+            }
+        }
+        if !comparison.is_empty() {
+            out.push('\n');
+        }
+        for line in self.findings() {
+            let _ = writeln!(out, "- {line}");
+        }
         for note in self.notes() {
             let _ = writeln!(out, "- {note}");
         }
         out
     }
+}
+
+/// Rows as aligned text: the first column left-aligned, the others right-aligned, two spaces
+/// apart.
+fn aligned(rows: &[Vec<String>]) -> String {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..columns)
+        .map(|c| {
+            rows.iter()
+                .filter_map(|r| r.get(c))
+                .map(|cell| cell.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let mut line = String::new();
+        for (c, cell) in row.iter().enumerate() {
+            let w = widths[c];
+            if c == 0 {
+                let _ = write!(line, "{cell:<w$}");
+            } else {
+                let _ = write!(line, "  {cell:>w$}");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// The first cell of the comparison table's header.
+const COMPARISON_TITLE: &str = "SESSIONS VS JWT, MEASURED";
+
+/// `24.8ms`, `310ms`, `1.25s` from milliseconds.
+fn millis_text(ms: f64) -> String {
+    latency((ms * 1e3).round().max(0.0) as u64)
 }
 
 /// Below this share of the cores' time, a mode's req/s is flagged as understated.
@@ -633,6 +1230,12 @@ mod tests {
             verify_per_core_rps: None,
             cold_efficiency: None,
             cold_efficiency_cpu: None,
+            store_bytes_per_credential: None,
+            store_bytes_per_login: None,
+            store_bytes_per_refresh: None,
+            login: None,
+            refresh: None,
+            revocation: None,
         }
     }
 
@@ -669,6 +1272,9 @@ mod tests {
                 },
                 mode("session-sqlite", 40_211.3, 0.6567, 0),
             ],
+            hashing: None,
+            login_flood: None,
+            footprint: Vec::new(),
         }
     }
 
@@ -806,6 +1412,7 @@ mod tests {
 
     #[test]
     fn reports_without_the_newer_fields_still_read() {
+        // A `tessera-bench/1` report has none of the per-mode costs or the phases.
         let mut json = serde_json::to_value(report()).unwrap();
         for m in json["modes"].as_array_mut().unwrap() {
             let m = m.as_object_mut().unwrap();
@@ -813,12 +1420,407 @@ mod tests {
                 "verify_per_core_rps",
                 "cold_efficiency",
                 "cold_efficiency_cpu",
+                "store_bytes_per_credential",
+                "store_bytes_per_login",
+                "store_bytes_per_refresh",
+                "login",
+                "refresh",
+                "revocation",
             ] {
                 m.remove(field);
             }
         }
+        let top = json.as_object_mut().unwrap();
+        for field in ["hashing", "login_flood", "footprint"] {
+            top.remove(field);
+        }
         let back: Report = serde_json::from_value(json).unwrap();
         assert_eq!(back, report());
+    }
+
+    /// A run with every phase: a session and a JWT mode with their costs, the hash alone,
+    /// the login flood and the SQLite footprint.
+    fn full_report() -> Report {
+        let mut r = report();
+        r.modes.push(ModeReport {
+            store: None,
+            credential_bytes: 510,
+            verify_per_core_rps: Some(28_000.0),
+            ..mode("jwt-eddsa", 41_000.0, 0.67, 0)
+        });
+        r.config.modes.push("jwt-eddsa".into());
+        let revocation = |method: &str| RevocationReport {
+            method: method.into(),
+            trials: 3,
+            probes: 4,
+            revoke_p50_us: 420,
+            revoke_max_us: 610,
+            rejection_p50_us: Some(350),
+            rejection_max_us: Some(500),
+            requests_after_revoke: 36,
+            accepted_after_revoke: 0,
+        };
+        let login = |endpoint: &str| LoginCost {
+            endpoint: endpoint.into(),
+            samples: 6,
+            mean_ms: 27.14,
+            p50_ms: 26.9,
+            max_ms: 31.2,
+            cpu_ms: Some(26.55),
+        };
+        r.modes[1].login = Some(login("POST /v1/session/login"));
+        r.modes[1].revocation = Some(revocation("POST /v1/session/logout"));
+        r.modes[2].login = Some(login("POST /v1/token"));
+        r.modes[2].revocation = Some(revocation("POST /v1/token/revoke"));
+        r.modes[2].refresh = Some(RefreshCost {
+            families: 4,
+            window_ms: 1_000,
+            refreshes: 1_650,
+            per_second: 1_650.0,
+            p50_us: 1_210,
+            p99_us: 4_400,
+            mean_us: 1_300.2,
+            cpu_us: Some(600.0),
+            errors: 0,
+            error_kinds: BTreeMap::new(),
+        });
+        let footprint = FootprintReport {
+            store: "sqlite".into(),
+            measured: true,
+            method: "pages in use".into(),
+            credentials: 1_000,
+            user_agent_bytes: 101,
+            session_bytes: Some(251.3),
+            refresh_family_bytes: Some(412.0),
+            refresh_rotation_bytes: Some(96.2),
+            access_token_bytes: Some(0.0),
+            note: None,
+        };
+        r.modes[1].store_bytes_per_credential = Some(251.3);
+        r.modes[1].store_bytes_per_login = Some(251.3);
+        r.modes[2].store_bytes_per_credential = Some(0.0);
+        r.modes[2].store_bytes_per_login = Some(412.0);
+        r.modes[2].store_bytes_per_refresh = Some(96.2);
+        r.footprint = vec![
+            footprint,
+            FootprintReport {
+                store: "memory".into(),
+                measured: false,
+                note: Some("not measured: no /proc".into()),
+                session_bytes: None,
+                refresh_family_bytes: None,
+                refresh_rotation_bytes: None,
+                access_token_bytes: None,
+                ..r_footprint_template()
+            },
+        ];
+        r.hashing = Some(HashingReport {
+            algorithm: "argon2id m=19456 KiB, t=2, p=1".into(),
+            samples: 6,
+            hash_ms: 24.8,
+            hash_cpu_ms: Some(24.6),
+            slots: 2,
+            bound_per_s: 80.6,
+        });
+        r.login_flood = Some(FloodReport {
+            mode: "session-sqlite".into(),
+            endpoint: "POST /v1/session/login".into(),
+            window_ms: 5_000,
+            login_connections: 32,
+            me_connections: 64,
+            logins: 360,
+            logins_per_s: 72.0,
+            login_p50_ms: 420.5,
+            login_p99_ms: 800.0,
+            login_errors: 0,
+            login_error_kinds: BTreeMap::new(),
+            bound_per_s: Some(80.6),
+            ratio_to_bound: Some(0.893),
+            me_rps_unloaded: 40_211.3,
+            me_rps: 19_000.0,
+            me_ratio: Some(0.472),
+            me_errors: 0,
+            me_error_kinds: BTreeMap::new(),
+        });
+        r
+    }
+
+    fn r_footprint_template() -> FootprintReport {
+        FootprintReport {
+            store: String::new(),
+            measured: false,
+            method: String::new(),
+            credentials: 0,
+            user_agent_bytes: 101,
+            session_bytes: None,
+            refresh_family_bytes: None,
+            refresh_rotation_bytes: None,
+            access_token_bytes: None,
+            note: None,
+        }
+    }
+
+    #[test]
+    fn the_comparison_table_has_a_column_per_mode_and_a_row_per_claim() {
+        let r = full_report();
+        let text = r.table();
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines
+            .iter()
+            .position(|l| l.starts_with(COMPARISON_TITLE))
+            .unwrap_or_else(|| panic!("{text}"));
+        // Cells are at least two spaces apart; labels have single spaces at most.
+        let cells = |line: &str| -> Vec<String> {
+            line.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(
+            cells(lines[header]),
+            [COMPARISON_TITLE, "session-sqlite", "jwt-eddsa"],
+            "the baseline is not a column: {text}"
+        );
+        let row = |label: &str| {
+            *lines[header..]
+                .iter()
+                .find(|l| l.starts_with(label))
+                .unwrap_or_else(|| panic!("no row {label:?}: {text}"))
+        };
+        let end = |line: &str, cell: &str| {
+            line[..line.rfind(cell).unwrap()].chars().count() + cell.chars().count()
+        };
+        // Right-aligned under the mode names.
+        let jwt_end = end(lines[header], "jwt-eddsa");
+        let sqlite_end = end(lines[header], "session-sqlite");
+        let client = row("client sends per request");
+        assert_eq!(end(client, "510 B"), jwt_end, "{text}");
+        assert_eq!(end(client, "68 B"), sqlite_end, "{text}");
+        let stores = row("server stores per credential");
+        assert_eq!(end(stores, "251 B"), sqlite_end, "{text}");
+        assert_eq!(end(stores, "0 B"), jwt_end, "{text}");
+        for (label, expected) in [
+            ("server stores per login", ["251 B", "412 B"]),
+            ("  + per refresh", ["-", "96 B"]),
+            ("throughput, req/s", ["40211", "41000"]),
+            ("  vs healthz", ["0.66", "0.67"]),
+            ("server CPU per request", ["31.2µs", "31.2µs"]),
+            ("latency p50 / p99", ["812µs / 2.35ms", "812µs / 2.35ms"]),
+            ("login (argon2id), one at a time", ["27.1ms", "27.1ms"]),
+            ("  CPU per login", ["26.6ms", "26.6ms"]),
+            ("refresh p50, refreshes/s", ["-", "1.21ms, 1650/s"]),
+            ("revoke call", ["420µs", "420µs"]),
+            ("revoked → 401", ["350µs", "350µs"]),
+            ("accepted after revoke", ["0 of 36", "0 of 36"]),
+        ] {
+            let line = row(label);
+            assert_eq!(cells(line)[1..], expected, "{label}: {text}");
+            assert_eq!(end(line, expected[1]), jwt_end, "{label}: {text}");
+        }
+
+        assert!(
+            text.contains(
+                "login bound: argon2id m=19456 KiB, t=2, p=1 takes 24.8ms per verification \
+                 (24.6ms CPU)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("2 hashing slots → at most 80.6 logins/s"),
+            "{text}"
+        );
+        assert!(
+            text.contains("login flood on session-sqlite (32 connections of POST /v1/session/login for 5s, /v1/me on 64 more): 72.0 logins/s = 0.89 of the bound 80.6/s (target ≥ 0.90)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("/v1/me 19000 req/s during it = 0.47 of 40211 unloaded (target ≥ 0.50)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "store footprint (sqlite): session 251 B, refresh family 412 B (+96 B per \
+                 rotation), access token 0 B"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("store footprint (memory): not measured: no /proc"),
+            "{text}"
+        );
+        assert!(text.contains("REVOCATION: median of 3 trials"), "{text}");
+        assert!(r.failures().is_empty(), "{:?}", r.failures());
+
+        let md = r.markdown();
+        assert!(
+            md.contains(
+                "| SESSIONS VS JWT, MEASURED | session-sqlite | jwt-eddsa |\n|---|---:|---:|\n"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| accepted after revoke | 0 of 36 | 0 of 36 |"),
+            "{md}"
+        );
+        assert!(md.contains("- login flood on session-sqlite"), "{md}");
+    }
+
+    #[test]
+    fn a_revoked_credential_accepted_or_failed_refreshes_fail_the_run() {
+        let mut r = full_report();
+        if let Some(rev) = r.modes[2].revocation.as_mut() {
+            rev.accepted_after_revoke = 2;
+        }
+        if let Some(refresh) = r.modes[2].refresh.as_mut() {
+            refresh.errors = 1;
+            refresh.error_kinds = BTreeMap::from([("401 Unauthorized".to_owned(), 1)]);
+        }
+        if let Some(rev) = r.modes[1].revocation.as_mut() {
+            rev.rejection_p50_us = None;
+        }
+        let failures = r.failures();
+        assert_eq!(failures.len(), 3, "{failures:?}");
+        assert!(failures.iter().any(|f| {
+            f.starts_with("REVOCATION LATE in jwt-eddsa: 2 of 36 requests sent after the revoke")
+        }));
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.starts_with("REFRESH ERRORS in jwt-eddsa"))
+        );
+        assert!(
+            failures
+                .iter()
+                .any(|f| f.starts_with("REVOCATION UNSEEN in session-sqlite"))
+        );
+        assert!(r.table().contains("REVOCATION LATE in jwt-eddsa"));
+    }
+
+    #[test]
+    fn the_json_has_the_new_fields_and_reads_back() {
+        let r = full_report();
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["schema"], "tessera-bench/2");
+        for m in json["modes"].as_array().unwrap() {
+            for field in [
+                "store_bytes_per_credential",
+                "store_bytes_per_login",
+                "store_bytes_per_refresh",
+                "login",
+                "refresh",
+                "revocation",
+            ] {
+                assert!(m.get(field).is_some(), "{field} missing in {m}");
+            }
+        }
+        let jwt = &json["modes"][2];
+        assert_eq!(jwt["store_bytes_per_credential"], 0.0);
+        assert_eq!(jwt["login"]["mean_ms"], 27.14);
+        assert_eq!(jwt["refresh"]["per_second"], 1_650.0);
+        assert_eq!(jwt["refresh"]["p50_us"], 1_210);
+        assert_eq!(jwt["revocation"]["accepted_after_revoke"], 0);
+        assert_eq!(jwt["revocation"]["rejection_p50_us"], 350);
+        assert!(json["modes"][0]["login"].is_null());
+        assert_eq!(json["hashing"]["slots"], 2);
+        assert_eq!(json["hashing"]["bound_per_s"], 80.6);
+        assert_eq!(json["login_flood"]["ratio_to_bound"], 0.893);
+        assert_eq!(json["login_flood"]["me_ratio"], 0.472);
+        assert_eq!(json["footprint"][0]["store"], "sqlite");
+        assert_eq!(json["footprint"][0]["access_token_bytes"], 0.0);
+        assert_eq!(json["footprint"][1]["measured"], false);
+        let back: Report = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+    }
+
+    #[test]
+    fn store_columns_come_from_the_footprint_of_the_modes_store() {
+        let f = FootprintReport {
+            store: "sqlite".into(),
+            measured: true,
+            session_bytes: Some(250.0),
+            refresh_family_bytes: Some(400.0),
+            refresh_rotation_bytes: Some(90.0),
+            access_token_bytes: Some(0.0),
+            ..r_footprint_template()
+        };
+        let memory = FootprintReport {
+            store: "memory".into(),
+            ..r_footprint_template()
+        };
+        let all = [f, memory];
+        let base = || mode("x", 1.0, 1.0, 0);
+        let s = base().with_footprint(Mode::SessionSqlite, &all, false);
+        assert_eq!(
+            (
+                s.store_bytes_per_credential,
+                s.store_bytes_per_login,
+                s.store_bytes_per_refresh
+            ),
+            (Some(250.0), Some(250.0), None)
+        );
+        let j = base().with_footprint(Mode::JwtEs256Cold, &all, false);
+        assert_eq!(
+            (
+                j.store_bytes_per_credential,
+                j.store_bytes_per_login,
+                j.store_bytes_per_refresh
+            ),
+            (Some(0.0), Some(400.0), Some(90.0))
+        );
+        let m = base().with_footprint(Mode::SessionMemory, &all, false);
+        assert_eq!(
+            m.store_bytes_per_credential, None,
+            "not measured stays unknown"
+        );
+        let remote = base().with_footprint(Mode::SessionSqlite, &all, true);
+        assert_eq!(
+            remote.store_bytes_per_credential, None,
+            "not the remote's store"
+        );
+        let h = base().with_footprint(Mode::Healthz, &all, false);
+        assert_eq!(h.store_bytes_per_login, None);
+    }
+
+    #[test]
+    fn the_svg_chart_is_well_formed_and_has_a_bar_per_mode() {
+        let r = full_report();
+        let svg = super::super::chart::svg(&r);
+        assert!(
+            svg.starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""),
+            "{svg}"
+        );
+        assert!(svg.trim_end().ends_with("</svg>"), "{svg}");
+        assert_eq!(svg.matches("<svg").count(), 1);
+        // Every element is closed: self-closing, or opened and closed as often.
+        for tag in ["text", "title"] {
+            assert_eq!(
+                svg.matches(&format!("<{tag}")).count(),
+                svg.matches(&format!("</{tag}>")).count(),
+                "{tag}: {svg}"
+            );
+        }
+        for line in svg
+            .lines()
+            .filter(|l| l.starts_with("<rect") || l.starts_with("<line"))
+        {
+            assert!(line.ends_with("/>"), "{line}");
+        }
+        // A background and one bar per mode.
+        assert_eq!(svg.matches("<rect").count(), 1 + r.modes.len(), "{svg}");
+        assert!(svg.contains(">session-sqlite</text>"), "{svg}");
+        assert!(svg.contains("40211 req/s · 0.66× healthz"), "{svg}");
+        assert!(svg.contains("72.0 logins/s = 0.89 of the bound"), "{svg}");
+        assert!(
+            svg.contains("0 of 72 requests sent after a revoke answered"),
+            "{svg}"
+        );
+        // Nothing unescaped from the report's text.
+        let mut r = r;
+        r.modes[0].name = "a<b&c".into();
+        let svg = super::super::chart::svg(&r);
+        assert!(svg.contains(">a&lt;b&amp;c</text>"), "{svg}");
+        assert!(!svg.contains("a<b"), "{svg}");
     }
 
     #[test]
@@ -832,14 +1834,22 @@ mod tests {
         assert!(md.contains("| MODE | REQ/S |"), "{md}");
         assert!(md.contains("|---|---:|"), "{md}");
         assert!(md.contains("| session-sqlite | 40211 | 812µs |"), "{md}");
-        let table_lines = md.lines().filter(|l| l.starts_with('|')).count();
-        assert_eq!(table_lines, 4, "{md}");
+        let modes_table = md
+            .lines()
+            .skip_while(|l| !l.starts_with("| MODE |"))
+            .take_while(|l| l.starts_with('|'))
+            .count();
+        assert_eq!(modes_table, 4, "{md}");
+        assert!(
+            md.contains("| SESSIONS VS JWT, MEASURED | session-sqlite |\n|---|---:|\n"),
+            "{md}"
+        );
     }
 
     #[test]
     fn the_json_has_the_documented_fields() {
         let json = serde_json::to_value(report()).unwrap();
-        assert_eq!(json["schema"], "tessera-bench/1");
+        assert_eq!(json["schema"], "tessera-bench/2");
         assert_eq!(json["machine"]["cores"], 2);
         assert_eq!(json["config"]["connections"], 64);
         for m in json["modes"].as_array().unwrap() {

@@ -91,8 +91,9 @@ async fn start(kind: ServerKind, dir: &Path) -> anyhow::Result<Server> {
     let backend = tessera_store::connect(&config.database)
         .await
         .with_context(|| format!("could not open the store ({})", config.store_description()))?;
+    let core = core_config(kind, &config);
     let tessera = Arc::new(
-        Tessera::new(backend, Arc::new(SystemClock), &core_config(kind, &config))
+        Tessera::new(backend, Arc::new(SystemClock), &core)
             .await
             .context("could not start the domain services")?,
     );
@@ -116,6 +117,7 @@ async fn start(kind: ServerKind, dir: &Path) -> anyhow::Result<Server> {
     Ok(Server {
         endpoint: Arc::new(Endpoint::local(addr)?),
         tessera: Some(tessera),
+        hashing: Some(core.password),
     })
 }
 
