@@ -535,7 +535,14 @@ fn bench_measures_every_mode_and_writes_the_report() {
     assert_eq!(flood["login_errors"], 0, "{flood}");
     assert_eq!(flood["me_errors"], 0, "{flood}");
     assert!(flood["me_rps"].as_f64().unwrap() > 0.0, "{flood}");
-    for field in ["logins_per_s", "ratio_to_bound", "me_ratio", "bound_per_s"] {
+    for field in [
+        "logins_per_s",
+        "ratio_to_bound",
+        "me_ratio",
+        "bound_per_s",
+        "alone_logins_per_s",
+        "alone_ratio_to_bound",
+    ] {
         assert!(flood[field].is_number(), "{field}: {flood}");
     }
     let footprint = json["footprint"].as_array().unwrap();

@@ -72,6 +72,9 @@ fn footer(report: &Report) -> Vec<String> {
         if let Some(r) = f.me_ratio {
             let _ = write!(line, "; /v1/me kept {r:.2} of its unloaded req/s");
         }
+        if let Some(r) = f.alone_ratio_to_bound {
+            let _ = write!(line, "; logins alone reach {r:.2} of the bound");
+        }
         lines.push(line);
     }
     let revoked: Vec<_> = report

@@ -809,6 +809,9 @@ fn flood_mode(modes: &[Mode], remote: bool) -> Option<Mode> {
 /// [`FLOOD_WARMUP`]): logins per second settle within a second or two.
 const FLOOD_WINDOW: Duration = Duration::from_secs(5);
 const FLOOD_WARMUP: Duration = Duration::from_secs(1);
+/// The logins alone (no `/v1/me` beside them) are measured for at most this, after the same
+/// warm-up.
+const FLOOD_ALONE_WINDOW: Duration = Duration::from_secs(2);
 
 /// Floods `server` with logins while `opened`'s connections drive `GET /v1/me` on it, and
 /// compares with `unloaded` (the mode's own run, same connections, just before).
@@ -840,6 +843,25 @@ async fn login_flood(
         remote: false,
     };
     let me_connections = opened.len();
+    // The logins alone first, no /v1/me: what the hasher reaches when it has the cores, to
+    // tell a slow hasher from one that shares its cores.
+    let alone_window = plan.duration.min(FLOOD_ALONE_WINDOW);
+    progress.update(&format!(
+        "bench: login flood on {}: {login_connections} connections logging in, alone, for {}",
+        mode.name(),
+        humantime::format_duration(alone_window)
+    ));
+    let start = tokio::time::Instant::now();
+    let alone = login::flood(
+        mode.credential(),
+        settings.endpoint.clone(),
+        account.clone(),
+        login_connections,
+        start + warmup,
+        start + warmup + alone_window,
+    )
+    .await?;
+    let alone_per_s = alone.logins as f64 / alone_window.as_secs_f64();
     progress.line(&format!(
         "bench: login flood on {}: {login_connections} connections logging in back to back \
          ({}) beside {me_connections} on /v1/me",
@@ -872,10 +894,19 @@ async fn login_flood(
         logins_per_s: round(logins_per_s, 1),
         login_p50_ms: ms(logins.histogram.value_at_quantile(0.5)),
         login_p99_ms: ms(logins.histogram.value_at_quantile(0.99)),
-        login_errors: logins.errors.values().sum(),
-        login_error_kinds: logins.errors,
+        login_errors: logins.errors.values().sum::<u64>() + alone.errors.values().sum::<u64>(),
+        login_error_kinds: {
+            let mut kinds = logins.errors;
+            for (label, n) in alone.errors {
+                *kinds.entry(label).or_default() += n;
+            }
+            kinds
+        },
         bound_per_s: bound,
         ratio_to_bound: bound.map(|b| round(logins_per_s / b, 3)),
+        alone_window_ms: millis(alone_window),
+        alone_logins_per_s: round(alone_per_s, 1),
+        alone_ratio_to_bound: bound.map(|b| round(alone_per_s / b, 3)),
         me_rps_unloaded: round(unloaded_rps, 1),
         me_rps: round(me.rps(), 1),
         me_ratio: (unloaded_rps > 0.0).then(|| round(me.rps() / unloaded_rps, 3)),
@@ -1275,8 +1306,10 @@ mod tests {
         let all = per_mode * u32::try_from(Mode::all().len()).unwrap();
         // The timed phases besides: the login flood on one mode, a refresh window per JWT mode.
         let jwt_modes = Mode::DEFAULT.iter().filter(|m| m.jwt().is_some()).count();
-        let phases =
-            FLOOD_WARMUP + FLOOD_WINDOW + refresh::MAX_WINDOW * u32::try_from(jwt_modes).unwrap();
+        let phases = FLOOD_WARMUP * 2
+            + FLOOD_ALONE_WINDOW
+            + FLOOD_WINDOW
+            + refresh::MAX_WINDOW * u32::try_from(jwt_modes).unwrap();
         // Logins (64 connections' and the login costs'), revocation trials, server starts,
         // the stores' footprint and the signature timings add under 20 s on this machine.
         assert!(

@@ -125,6 +125,9 @@
 //!     "login_error_kinds": {},
 //!     "bound_per_s": 80.6,
 //!     "ratio_to_bound": 0.893,
+//!     "alone_window_ms": 2000,
+//!     "alone_logins_per_s": 78.5,
+//!     "alone_ratio_to_bound": 0.974,
 //!     "me_rps_unloaded": 110348.0,
 //!     "me_rps": 52000.0,
 //!     "me_ratio": 0.471,
@@ -286,7 +289,10 @@
 //! they complete), `logins_per_s`; `login_p50_ms`, `login_p99_ms` of those completing in it
 //! (queueing for a hashing slot included); `login_errors` and `login_error_kinds`;
 //! `bound_per_s` from `hashing` and `ratio_to_bound` = `logins_per_s` ÷ it (the issue's target
-//! is ≥ 0.90); `me_rps` during the flood, `me_rps_unloaded` (the mode's own `rps`, same
+//! is ≥ 0.90); `alone_logins_per_s` and `alone_ratio_to_bound`: the same logins measured first
+//! without the `/v1/me` load, for `alone_window_ms` (the duration, at most 2 s, after the same
+//! warm-up), so a slow hasher can be told from one that merely shares its cores (its errors
+//! count in `login_errors` too); `me_rps` during the flood, `me_rps_unloaded` (the mode's own `rps`, same
 //! connections, measured just before) and `me_ratio` = `me_rps` ÷ `me_rps_unloaded` (target
 //! ≥ 0.50); `me_errors`, `me_error_kinds`. In-process everything shares the machine's cores:
 //! the hashing slots, the `/v1/me` handlers and the load generator compete for them, so the
@@ -418,6 +424,9 @@ pub struct FloodReport {
     pub login_error_kinds: BTreeMap<String, u64>,
     pub bound_per_s: Option<f64>,
     pub ratio_to_bound: Option<f64>,
+    pub alone_window_ms: u64,
+    pub alone_logins_per_s: f64,
+    pub alone_ratio_to_bound: Option<f64>,
     pub me_rps_unloaded: f64,
     pub me_rps: f64,
     pub me_ratio: Option<f64>,
@@ -981,7 +990,8 @@ impl Report {
             };
             out.push(format!(
                 "login flood on {} ({} connections of {} for {}, /v1/me on {} more): {:.1} \
-                 logins/s{bound}, login p50 {}; /v1/me {:.0} req/s during it{}",
+                 logins/s{bound}, login p50 {}; /v1/me {:.0} req/s during it{}; the logins \
+                 alone, without /v1/me: {:.1} logins/s{}",
                 f.mode,
                 f.login_connections,
                 f.endpoint,
@@ -994,6 +1004,9 @@ impl Report {
                     " = {r:.2} of {:.0} unloaded (target ≥ 0.50)",
                     f.me_rps_unloaded
                 )),
+                f.alone_logins_per_s,
+                f.alone_ratio_to_bound
+                    .map_or_else(String::new, |r| format!(" = {r:.2} of the bound")),
             ));
         }
         for f in &self.footprint {
@@ -1536,6 +1549,9 @@ mod tests {
             login_error_kinds: BTreeMap::new(),
             bound_per_s: Some(80.6),
             ratio_to_bound: Some(0.893),
+            alone_window_ms: 2_000,
+            alone_logins_per_s: 78.5,
+            alone_ratio_to_bound: Some(0.974),
             me_rps_unloaded: 40_211.3,
             me_rps: 19_000.0,
             me_ratio: Some(0.472),
@@ -1636,6 +1652,10 @@ mod tests {
         );
         assert!(
             text.contains("/v1/me 19000 req/s during it = 0.47 of 40211 unloaded (target ≥ 0.50)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("the logins alone, without /v1/me: 78.5 logins/s = 0.97 of the bound"),
             "{text}"
         );
         assert!(
