@@ -11,7 +11,7 @@ use tessera_core::account::User;
 use tessera_core::secret::{PlainSecret, ct_eq_str};
 use tessera_core::session::{SessionRecord, csrf_token};
 use tessera_core::tessera::{Client, Keep};
-use tessera_core::token::AccessClaims;
+use tessera_core::verified::VerifiedToken;
 use tessera_core::{Error, ErrorCode};
 
 use crate::AppState;
@@ -256,9 +256,9 @@ pub enum Credential {
         secret: PlainSecret,
     },
     /// An access token in an `Authorization: Bearer` header.
-    Bearer(Arc<AccessClaims>),
+    Bearer(Arc<VerifiedToken>),
     /// An access token in the `tessera_access` cookie.
-    AccessCookie(Arc<AccessClaims>),
+    AccessCookie(Arc<VerifiedToken>),
 }
 
 /// An authenticated caller, by Bearer header, access-token cookie or session cookie, in that
@@ -266,7 +266,8 @@ pub enum Credential {
 /// token (403 `csrf_failed`), so a handler that takes this extractor is CSRF-safe.
 #[derive(Debug)]
 pub struct Authenticated {
-    pub user: User,
+    /// Shared with the node's user cache: nothing is copied per request.
+    pub user: Arc<User>,
     pub credential: Credential,
 }
 
@@ -396,26 +397,26 @@ pub async fn authenticate(
     state: &AppState,
 ) -> Result<Option<Authenticated>, ApiError> {
     if let Some(token) = bearer_token(headers) {
-        let claims = state
+        let verified = state
             .tessera
             .tokens
             .authenticate(token)
             .map_err(ApiError::bearer)?;
-        let user = token_user(state, &claims)
+        let user = token_user(state, &verified)
             .await?
             .ok_or_else(|| ApiError::bearer(Error::Unauthorized("the account no longer exists")))?;
         return Ok(Some(Authenticated {
             user,
-            credential: Credential::Bearer(claims),
+            credential: Credential::Bearer(verified),
         }));
     }
     if let Some(token) = cookie(headers, ACCESS_COOKIE)
-        && let Ok(claims) = state.tessera.tokens.authenticate(token)
-        && let Some(user) = token_user(state, &claims).await?
+        && let Ok(verified) = state.tessera.tokens.authenticate(token)
+        && let Some(user) = token_user(state, &verified).await?
     {
         return Ok(Some(Authenticated {
             user,
-            credential: Credential::AccessCookie(claims),
+            credential: Credential::AccessCookie(verified),
         }));
     }
     session_credential(headers, state).await
@@ -442,10 +443,13 @@ pub async fn session_credential(
     }))
 }
 
-async fn token_user(state: &AppState, claims: &AccessClaims) -> Result<Option<User>, ApiError> {
-    match claims.sub.parse() {
-        Ok(id) => Ok(state.tessera.user(id).await?),
-        Err(_) => Ok(None),
+async fn token_user(
+    state: &AppState,
+    token: &VerifiedToken,
+) -> Result<Option<Arc<User>>, ApiError> {
+    match token.user_id() {
+        Some(id) => Ok(state.tessera.user(id).await?),
+        None => Ok(None),
     }
 }
 

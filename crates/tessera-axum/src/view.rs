@@ -1,8 +1,12 @@
 //! How domain objects look in the API's JSON. One place, so every endpoint shows a user or a
 //! session the same way.
 
+use std::fmt;
+use std::sync::Arc;
+
 use serde::Serialize;
 use tessera_core::account::User;
+use tessera_core::id::UserId;
 use tessera_core::refresh::RefreshFamily;
 use tessera_core::session::SessionRecord;
 use tessera_core::tessera::DeviceSession;
@@ -11,25 +15,65 @@ use time::format_description::well_known::Rfc3339;
 use utoipa::ToSchema;
 
 /// RFC 3339 in UTC, whole seconds.
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    Timestamp(t).to_string()
+}
+
+/// A time as the API writes it: RFC 3339 in UTC, whole seconds. Serialises as that string
+/// without allocating.
 ///
 /// Written by hand: every authenticated response carries one, and the general formatter of
 /// `time` showed up in profiles of the hot path. The test below checks it against `time`.
-pub fn rfc3339(t: OffsetDateTime) -> String {
-    let t = t.to_offset(time::UtcOffset::UTC);
-    if !(0..=9999).contains(&t.year()) {
-        return t
-            .format(&Rfc3339)
-            .unwrap_or_else(|_| t.unix_timestamp().to_string());
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timestamp(pub OffsetDateTime);
+
+impl Timestamp {
+    /// `YYYY-MM-DDTHH:MM:SSZ`, or `None` outside years 0 to 9999 (which need more digits).
+    fn digits(self) -> Option<[u8; 20]> {
+        let t = self.0.to_offset(time::UtcOffset::UTC);
+        let year = u16::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+        let mut out = *b"0000-00-00T00:00:00Z";
+        let two = |out: &mut [u8; 20], at: usize, v: u8| {
+            out[at] = b'0' + v / 10;
+            out[at + 1] = b'0' + v % 10;
+        };
+        two(&mut out, 0, u8::try_from(year / 100).ok()?);
+        two(&mut out, 2, u8::try_from(year % 100).ok()?);
+        two(&mut out, 5, u8::from(t.month()));
+        two(&mut out, 8, t.day());
+        two(&mut out, 11, t.hour());
+        two(&mut out, 14, t.minute());
+        two(&mut out, 17, t.second());
+        Some(out)
     }
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.digits() {
+            // Only ASCII digits and separators were written.
+            Some(d) => f.write_str(std::str::from_utf8(&d).map_err(|_| fmt::Error)?),
+            None => {
+                let t = self.0.to_offset(time::UtcOffset::UTC);
+                match t.format(&Rfc3339) {
+                    Ok(s) => f.write_str(&s),
+                    Err(_) => write!(f, "{}", t.unix_timestamp()),
+                }
+            }
+        }
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.digits() {
+            Some(d) => match std::str::from_utf8(&d) {
+                Ok(s) => serializer.serialize_str(s),
+                Err(_) => serializer.collect_str(self),
+            },
+            None => serializer.collect_str(self),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -57,20 +101,39 @@ mod tests {
     }
 }
 
-/// A user.
+/// A user. Shares the user (`Arc`) rather than copying its fields into strings: every
+/// `/v1/me` builds one.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct UserView {
     /// The user's id.
-    pub id: String,
+    #[schema(value_type = String)]
+    pub id: UserId,
     /// The normalised (trimmed, lower-case) email.
-    pub email: String,
+    #[schema(value_type = String)]
+    pub email: SharedEmail,
 }
 
-impl From<&User> for UserView {
-    fn from(u: &User) -> Self {
+/// A user's email, serialised from the shared user without copying it.
+#[derive(Debug, Clone)]
+pub struct SharedEmail(Arc<User>);
+
+impl Serialize for SharedEmail {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.email.as_str())
+    }
+}
+
+impl From<User> for UserView {
+    fn from(u: User) -> Self {
+        Self::from(&Arc::new(u))
+    }
+}
+
+impl From<&Arc<User>> for UserView {
+    fn from(u: &Arc<User>) -> Self {
         Self {
-            id: u.id.to_string(),
-            email: u.email.to_string(),
+            id: u.id,
+            email: SharedEmail(u.clone()),
         }
     }
 }

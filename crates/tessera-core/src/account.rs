@@ -364,21 +364,21 @@ pub struct Accounts {
 /// (when deletion exists) is forgotten quickly.
 #[derive(Debug, Default)]
 struct UserCache {
-    map: std::sync::Mutex<std::collections::HashMap<UserId, (User, std::time::Instant)>>,
+    map: std::sync::Mutex<std::collections::HashMap<UserId, (Arc<User>, std::time::Instant)>>,
 }
 
 impl UserCache {
     const TTL: std::time::Duration = std::time::Duration::from_secs(60);
     const CAPACITY: usize = 100_000;
 
-    fn get(&self, id: UserId) -> Option<User> {
+    fn get(&self, id: UserId) -> Option<Arc<User>> {
         let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&id)
             .filter(|(_, at)| at.elapsed() < Self::TTL)
             .map(|(u, _)| u.clone())
     }
 
-    fn put(&self, user: &User) {
+    fn put(&self, user: &Arc<User>) {
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
         if map.len() >= Self::CAPACITY {
             map.clear();
@@ -503,11 +503,11 @@ impl Accounts {
     }
 
     /// A user by id (served from a short-lived cache: this runs on every authenticated request).
-    pub async fn user(&self, id: UserId) -> Result<Option<User>> {
+    pub async fn user(&self, id: UserId) -> Result<Option<Arc<User>>> {
         if let Some(u) = self.users.get(id) {
             return Ok(Some(u));
         }
-        let user = self.store.user_by_id(id).await?.map(|r| r.user);
+        let user = self.store.user_by_id(id).await?.map(|r| Arc::new(r.user));
         if let Some(u) = &user {
             self.users.put(u);
         }

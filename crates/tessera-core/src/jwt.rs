@@ -4,12 +4,13 @@
 //!   [`Tokens::sync`], so a rotation made anywhere is picked up without a restart.
 //! - Access tokens are verified locally. A bounded cache of already-verified tokens (keyed by
 //!   the whole token, each entry valid only until the token's `exp`) spares the signature check
-//!   on repeat use; the revocation check runs on every request, cached or not, from memory.
+//!   on repeat use; the revocation check runs on every request, cached or not, from memory
+//!   (and costs one atomic read when nothing was revoked since the token last passed it; see
+//!   [`crate::verified`]).
 //! - Refresh tokens rotate on every use with an atomic compare-and-set in the store; see
 //!   [`crate::refresh`] for the grace and reuse rules.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
@@ -25,6 +26,7 @@ use crate::secret::PlainSecret;
 use crate::session::Device;
 use crate::store::{KeyMaterial, KeyStateChange, Store, StoreError, StoredKey};
 use crate::token::{AccessClaims, TokenError, Verifier};
+use crate::verified::{VerifiedCache, VerifiedToken};
 use crate::{Error, Result};
 
 /// JWT mode's settings (the `[jwt]` table).
@@ -449,30 +451,36 @@ impl Tokens {
     // ---- checking ----
 
     /// Verifies an access token and checks it is not revoked. Pure CPU and memory: no store.
-    pub fn authenticate(&self, token: &str) -> Result<Arc<AccessClaims>> {
+    pub fn authenticate(&self, token: &str) -> Result<Arc<VerifiedToken>> {
         let now = self.clock.now();
-        let claims = match self.cache.get(token) {
-            Some(c) => {
-                if c.is_expired(now.unix_timestamp(), self.policy.leeway.whole_seconds()) {
+        // Read before the check: if it has not moved since the token last passed, nothing
+        // revoked since can cover it (see `RevocationList::generation`).
+        let generation = self.revocations.generation();
+        let verified = match self.cache.get(token) {
+            Some(v) => {
+                if v.is_expired(now.unix_timestamp(), self.policy.leeway.whole_seconds()) {
                     self.cache.remove(token);
                     return Err(Error::InvalidToken(TokenError::Expired));
                 }
-                c
+                v
             }
             None => {
-                let c = Arc::new(
-                    self.verifier
-                        .verify(self.ring().as_ref(), token, now)
-                        .map_err(Error::InvalidToken)?,
-                );
-                self.cache.insert(token, &c);
-                c
+                let claims = self
+                    .verifier
+                    .verify(self.ring().as_ref(), token, now)
+                    .map_err(Error::InvalidToken)?;
+                let v = Arc::new(VerifiedToken::new(claims));
+                self.cache.insert(token, &v);
+                v
             }
         };
-        if self.revocations.check(&claims, now).is_some() {
-            return Err(Error::TokenRevoked);
+        if !verified.checked_at(generation) {
+            if self.revocations.check(verified.claims(), now).is_some() {
+                return Err(Error::TokenRevoked);
+            }
+            verified.mark_checked(generation);
         }
-        Ok(claims)
+        Ok(verified)
     }
 
     /// RFC 7662: what a token is, if it is live. Never rotates or revokes anything.
@@ -487,7 +495,7 @@ impl Tokens {
                 .map(|r| Introspected::Refresh(r.family)));
         }
         match self.authenticate(token) {
-            Ok(claims) => Ok(Some(Introspected::Access((*claims).clone()))),
+            Ok(verified) => Ok(Some(Introspected::Access(verified.claims().clone()))),
             Err(Error::InvalidToken(_) | Error::TokenRevoked) => Ok(None),
             Err(e) => Err(e),
         }
@@ -667,72 +675,4 @@ async fn settle_duplicates(store: &dyn Store, now: OffsetDateTime) -> Result<()>
         }
     }
     Ok(())
-}
-
-const CACHE_SHARDS: usize = 16;
-
-/// Tokens whose signature and claims were verified, keyed by the whole token. An entry is used
-/// only until the token's `exp` (plus leeway) and only after the revocation check passes, so
-/// the cache changes the cost of a request, never its outcome.
-#[derive(Debug)]
-struct VerifiedCache {
-    shards: Vec<Mutex<HashMap<Box<str>, Arc<AccessClaims>>>>,
-    per_shard: usize,
-}
-
-impl VerifiedCache {
-    fn new(capacity: usize) -> Self {
-        Self {
-            shards: (0..CACHE_SHARDS)
-                .map(|_| Mutex::new(HashMap::new()))
-                .collect(),
-            per_shard: capacity.div_ceil(CACHE_SHARDS),
-        }
-    }
-
-    fn shard(
-        &self,
-        token: &str,
-    ) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<AccessClaims>>> {
-        // The last byte belongs to the signature: as good as random, and free.
-        let i = token.as_bytes().last().map_or(0, |b| usize::from(*b)) % CACHE_SHARDS;
-        self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn get(&self, token: &str) -> Option<Arc<AccessClaims>> {
-        if self.per_shard == 0 {
-            return None;
-        }
-        self.shard(token).get(token).cloned()
-    }
-
-    fn insert(&self, token: &str, claims: &Arc<AccessClaims>) {
-        if self.per_shard == 0 {
-            return;
-        }
-        let mut shard = self.shard(token);
-        if shard.len() >= self.per_shard {
-            // Full of live tokens: start the shard afresh rather than track recency per hit.
-            shard.clear();
-        }
-        shard.insert(token.into(), claims.clone());
-    }
-
-    fn remove(&self, token: &str) {
-        self.shard(token).remove(token);
-    }
-
-    fn clear(&self) {
-        for s in &self.shards {
-            s.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        }
-    }
-
-    fn purge(&self, now: OffsetDateTime, leeway: Duration) {
-        for s in &self.shards {
-            s.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .retain(|_, c| c.expires_at() + leeway >= now);
-        }
-    }
 }

@@ -23,6 +23,7 @@ pub mod store;
 pub mod tessera;
 pub mod throttle;
 pub mod token;
+pub mod verified;
 
 pub use error::{Error, ErrorCode};
 pub use tessera::{Tessera, TesseraConfig};

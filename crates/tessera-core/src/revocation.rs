@@ -7,6 +7,7 @@
 //! token it covers has expired, a user cutoff after every token issued before it has.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use time::OffsetDateTime;
@@ -41,6 +42,10 @@ struct State {
 pub struct RevocationList {
     store: Arc<dyn Store>,
     state: Arc<RwLock<State>>,
+    /// Moves on after every change that can revoke something, once the change is visible to
+    /// [`Self::check`]: a token found not revoked at generation `g` is still not revoked while
+    /// the generation is `g` (entries only ever un-revoke tokens that have expired anyway).
+    generation: Arc<AtomicU64>,
 }
 
 /// The denylist key of one access token.
@@ -59,7 +64,14 @@ impl RevocationList {
         Self {
             store,
             state: Arc::default(),
+            generation: Arc::default(),
         }
+    }
+
+    /// The current generation; read it *before* [`Self::check`], and a later equal reading
+    /// means the answer still holds.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
     }
 
     /// Whether `claims` are revoked at `now`. Pure memory: the hot path of every JWT request.
@@ -118,6 +130,7 @@ impl RevocationList {
         if changes.version < state.version {
             // The store was replaced (restored from a backup): start again from everything.
             *state = State::default();
+            self.generation.fetch_add(1, Ordering::AcqRel);
         }
         state.version = changes.version;
         drop(state);
@@ -145,6 +158,9 @@ impl RevocationList {
     }
 
     fn apply(&self, revocations: &[Revocation]) {
+        if revocations.is_empty() {
+            return;
+        }
         let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
         for r in revocations {
             match r {
@@ -166,5 +182,8 @@ impl RevocationList {
                 }
             }
         }
+        drop(state);
+        // After the entries are in: whoever reads the new generation, then checks, sees them.
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }

@@ -252,7 +252,7 @@ impl Tessera {
     }
 
     /// The user behind a session, if both still exist.
-    pub async fn user(&self, id: UserId) -> Result<Option<User>> {
+    pub async fn user(&self, id: UserId) -> Result<Option<Arc<User>>> {
         self.accounts.user(id).await
     }
 

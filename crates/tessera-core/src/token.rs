@@ -10,13 +10,13 @@
 //! 4. key: the `kid` is looked up in the caller's keys ([`KeyResolver`]); absent or unknown →
 //!    [`TokenError::UnknownKey`], whatever characters it holds (it is only ever compared);
 //! 5. algorithm: the header's `alg` must equal the key's pinned algorithm exactly;
-//! 6. signature, with that key and its algorithm, through jsonwebtoken's aws-lc-rs provider;
+//! 6. signature, with that key and its algorithm, by aws-lc-rs on the key parsed at load time;
 //! 7. only then the claims: `iss`, `aud`, `exp`, `nbf`, `iat` (not in the future), with leeway.
 //!
-//! jsonwebtoken's own `decode`/`Validation` is not used: its time checks read the system clock
-//! (our tests move a [`crate::clock::Clock`]), it cannot refuse a future `iat`, a wrong `typ`
-//! or the header members above, and re-verifying through it would double the signature cost.
-//! Its verifier is used directly, with the algorithm taken from the key, never the header.
+//! No JWT library decides anything here: a `decode`/`Validation` such as jsonwebtoken's reads
+//! the system clock (our tests move a [`crate::clock::Clock`]), cannot refuse a future `iat`,
+//! a wrong `typ` or the header members above, and re-parses the key on every check. The
+//! algorithm is always the key's, never the header's.
 
 use std::fmt;
 

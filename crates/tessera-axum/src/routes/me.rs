@@ -6,7 +6,7 @@ use utoipa::ToSchema;
 
 use crate::extract::Authenticated;
 use crate::problem::Problem;
-use crate::view::{UserView, rfc3339};
+use crate::view::{Timestamp, UserView};
 
 /// How the caller is authenticated.
 #[derive(Debug, Serialize, ToSchema)]
@@ -16,8 +16,8 @@ pub struct AuthView {
     pub mode: &'static str,
     /// When the credential stops working if nothing else happens (for a session, the earlier
     /// of its idle and absolute expiry).
-    #[schema(format = DateTime)]
-    pub expires_at: String,
+    #[schema(value_type = String, format = DateTime)]
+    pub expires_at: Timestamp,
 }
 
 /// The caller.
@@ -38,7 +38,7 @@ pub async fn me(auth: Authenticated) -> Json<Me> {
         user: UserView::from(&auth.user),
         auth: AuthView {
             mode: auth.mode(),
-            expires_at: rfc3339(auth.expires_at()),
+            expires_at: Timestamp(auth.expires_at()),
         },
     })
 }

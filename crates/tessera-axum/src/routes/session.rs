@@ -89,7 +89,7 @@ pub async fn login(
     let cookie = session_cookie(&state.http, new.secret.expose(), max_age)?;
     tracing::info!(user = %user.id, session = %new.record.id, "session login");
     let body = LoginResponse {
-        user: UserView::from(&user),
+        user: UserView::from(user),
         session: LoginSession {
             id: new.record.id.to_string(),
             created_at: rfc3339(new.record.created_at),

@@ -3,13 +3,12 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::DecodingKey;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-use super::VerificationKey;
 use super::{Algorithm, HMAC_SECRET_BYTES, KeyError, KeyResolver, RSA_MAX_BITS, RSA_MIN_BITS};
+use super::{Checker, VerificationKey};
 
 /// The public half of one of our keys as RFC 7517 publishes it: `kty`, `crv`/`x`/`y` or
 /// `n`/`e`, `kid`, `alg`, `use: "sig"`.
@@ -314,7 +313,7 @@ pub(super) fn import(
         )));
     }
     let crv = str_member(obj, "crv")?;
-    let (jwk, decoding) = match alg {
+    let (jwk, checker) = match alg {
         Algorithm::HS256 => {
             let k = zeroize::Zeroizing::new(required_b64(obj, "k")?);
             if k.len() < HMAC_SECRET_BYTES {
@@ -323,13 +322,11 @@ pub(super) fn import(
                     k.len()
                 )));
             }
-            let decoding = DecodingKey::from_secret(&k)
-                .map_err(|_| KeyError::Invalid("an empty HMAC key".into()))?;
             let kid = kid.unwrap_or_else(|| hs256_kid(&k));
             return Ok(VerificationKey {
                 alg,
                 kid,
-                decoding,
+                checker: Checker::hmac(&k),
                 jwk: None,
             });
         }
@@ -338,10 +335,8 @@ pub(super) fn import(
                 return Err(KeyError::Invalid(format!("an EdDSA JWK on curve {crv:?}")));
             }
             let x = required_b64(obj, "x")?;
-            aws_lc_rs::signature::ParsedPublicKey::new(&aws_lc_rs::signature::ED25519, &x)
-                .map_err(|_| KeyError::Invalid("not an Ed25519 public key".into()))?;
-            let decoding = DecodingKey::from_ed_der(&x);
-            (PublicJwk::okp(URL_SAFE_NO_PAD.encode(&x)), decoding)
+            let checker = Checker::ed25519(&x)?;
+            (PublicJwk::okp(URL_SAFE_NO_PAD.encode(&x)), checker)
         }
         Algorithm::ES256 => {
             if crv != Some("P-256") {
@@ -354,14 +349,9 @@ pub(super) fn import(
                 ));
             }
             let point = [&[4u8][..], &x, &y].concat();
-            aws_lc_rs::signature::ParsedPublicKey::new(
-                &aws_lc_rs::signature::ECDSA_P256_SHA256_FIXED,
-                &point,
-            )
-            .map_err(|_| KeyError::Invalid("not a point on P-256".into()))?;
-            let decoding = DecodingKey::from_ec_der(&point);
+            let checker = Checker::p256(&point)?;
             let jwk = PublicJwk::ec(URL_SAFE_NO_PAD.encode(&x), URL_SAFE_NO_PAD.encode(&y));
-            (jwk, decoding)
+            (jwk, checker)
         }
         Algorithm::RS256 => {
             let (n, e) = (required_b64(obj, "n")?, required_b64(obj, "e")?);
@@ -371,9 +361,9 @@ pub(super) fn import(
                 ));
             }
             check_rsa_public(&n, &e)?;
-            let decoding = DecodingKey::from_rsa_raw_components(&n, &e);
+            let checker = Checker::rsa(&n, &e)?;
             let jwk = PublicJwk::rsa(URL_SAFE_NO_PAD.encode(&n), URL_SAFE_NO_PAD.encode(&e));
-            (jwk, decoding)
+            (jwk, checker)
         }
     };
     let mut jwk = jwk;
@@ -383,7 +373,7 @@ pub(super) fn import(
     Ok(VerificationKey {
         alg,
         kid: jwk.kid.clone(),
-        decoding,
+        checker,
         jwk: Some(jwk),
     })
 }
