@@ -311,6 +311,70 @@ async fn revoking_an_access_token_denies_it_at_once_cached_or_not() {
 }
 
 #[tokio::test]
+async fn another_nodes_revocations_reach_tokens_this_node_has_cached_at_its_next_sync() {
+    // Two nodes over one store; node A has verified and cached both tokens.
+    let store: Arc<dyn tessera_core::store::Store> =
+        Arc::new(tessera_store::memory::MemoryStore::new());
+    let a = TestApp::builder().store(store.clone()).build().await;
+    let b = TestApp::builder().store(store.clone()).build().await;
+    a.register("a@example.com").await;
+    let revoked = a.token_login("a@example.com").await;
+    let cut_off = a.token_login("a@example.com").await;
+    for t in [&revoked, &cut_off] {
+        for app in [&a, &a, &b] {
+            assert_eq!(
+                app.get("/v1/me").bearer(&t.access).send().await.status,
+                StatusCode::OK
+            );
+        }
+    }
+
+    // B revokes one: B refuses it at once, A from its next sync (every second in `serve`).
+    let res = b
+        .post("/v1/token/revoke")
+        .json(json!({"token": revoked.access}))
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    b.get("/v1/me")
+        .bearer(&revoked.access)
+        .send()
+        .await
+        .assert_bearer_401("token_revoked");
+    a.tessera.tokens.sync().await.unwrap();
+    a.get("/v1/me")
+        .bearer(&revoked.access)
+        .send()
+        .await
+        .assert_bearer_401("token_revoked");
+    // The other token passed its last check before that revocation: it is checked again,
+    // and still fine.
+    assert_eq!(
+        a.get("/v1/me").bearer(&cut_off.access).send().await.status,
+        StatusCode::OK
+    );
+
+    // B ends everything of the user (a cutoff and sid denials): the same.
+    let fresh = b.token_login("a@example.com").await;
+    let res = b.post("/v1/logout-all").bearer(&fresh.access).send().await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text());
+    // On B at once, though that request has just verified (and cached) `fresh` there.
+    b.get("/v1/me")
+        .bearer(&fresh.access)
+        .send()
+        .await
+        .assert_bearer_401("token_revoked");
+    a.tessera.tokens.sync().await.unwrap();
+    for t in [&cut_off, &fresh] {
+        a.get("/v1/me")
+            .bearer(&t.access)
+            .send()
+            .await
+            .assert_bearer_401("token_revoked");
+    }
+}
+
+#[tokio::test]
 async fn introspection_needs_the_secret_and_reports_only_live_tokens() {
     let app = TestApp::builder()
         .http(|h| {
