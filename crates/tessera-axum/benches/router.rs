@@ -25,9 +25,14 @@ use tower::ServiceExt;
 
 const PASSWORD: &str = "correct horse battery staple";
 
-async fn app(alg: Algorithm) -> Router {
+/// `cached`: with the verified-token cache (the default); without it every request pays the
+/// whole check, as a fresh token would.
+async fn app(alg: Algorithm, cached: bool) -> Router {
     let mut config = TesseraConfig::default();
     config.jwt.algorithm = alg;
+    if !cached {
+        config.jwt.cache_capacity = 0;
+    }
     let store = Arc::new(tessera_store::memory::MemoryStore::new());
     let tessera = Arc::new(
         Tessera::new(store, Arc::new(SystemClock), &config)
@@ -104,11 +109,16 @@ fn router(c: &mut Criterion) {
         .build()
         .unwrap();
     let mut g = c.benchmark_group("router");
-    for alg in [Algorithm::HS256, Algorithm::EdDSA] {
-        let router = rt.block_on(app(alg));
+    for (alg, cached) in [
+        (Algorithm::HS256, true),
+        (Algorithm::EdDSA, true),
+        (Algorithm::EdDSA, false),
+        (Algorithm::RS256, false),
+    ] {
+        let router = rt.block_on(app(alg, cached));
         let (token, cookie) = rt.block_on(credentials(&router));
         let bearer = format!("Bearer {token}");
-        if alg == Algorithm::HS256 {
+        if alg == Algorithm::HS256 && cached {
             g.bench_function("healthz", |b| {
                 b.to_async(&rt).iter(|| async {
                     let (s, _, _) = call(&router, request("GET", "/healthz", &[], None)).await;
@@ -123,16 +133,18 @@ fn router(c: &mut Criterion) {
                 })
             });
         }
-        g.bench_function(
-            format!("me/bearer-{}", alg.as_str().to_ascii_lowercase()),
-            |b| {
-                b.to_async(&rt).iter(|| async {
-                    let req = request("GET", "/v1/me", &[("authorization", &bearer)], None);
-                    let (s, _, _) = call(&router, req).await;
-                    assert_eq!(s, StatusCode::OK);
-                })
-            },
+        let name = format!(
+            "me/bearer-{}{}",
+            alg.as_str().to_ascii_lowercase(),
+            if cached { "" } else { "-cold" }
         );
+        g.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| async {
+                let req = request("GET", "/v1/me", &[("authorization", &bearer)], None);
+                let (s, _, _) = call(&router, req).await;
+                assert_eq!(s, StatusCode::OK);
+            })
+        });
     }
     g.finish();
 }
