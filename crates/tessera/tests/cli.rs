@@ -530,6 +530,10 @@ fn bench_measures_every_mode_and_writes_the_report() {
     assert!(hashing["hash_ms"].as_f64().unwrap() > 0.0, "{hashing}");
     assert!(hashing["slots"].as_u64().unwrap() >= 1, "{hashing}");
     assert!(hashing["bound_per_s"].as_f64().unwrap() > 0.0, "{hashing}");
+    assert!(
+        hashing["parallel_per_s"].as_f64().unwrap() > 0.0,
+        "{hashing}"
+    );
     let flood = &json["login_flood"];
     assert_eq!(flood["mode"], "session-sqlite", "{flood}");
     assert_eq!(flood["login_errors"], 0, "{flood}");

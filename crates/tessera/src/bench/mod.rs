@@ -950,11 +950,13 @@ async fn run_modes(
             .await
             .context("could not time the password hash")?;
         progress.line(&format!(
-            "bench: {}: {} per verification, {} slots → at most {:.1} logins/s",
+            "bench: {}: {} per verification, {} slots → at most {:.1} logins/s; all slots at \
+             once: {:.1}/s",
             hashing.algorithm,
             report::latency((hashing.hash_ms * 1e3) as u64),
             hashing.slots,
-            hashing.bound_per_s
+            hashing.bound_per_s,
+            hashing.parallel_per_s
         ));
         phases.hashing = Some(hashing);
     }
