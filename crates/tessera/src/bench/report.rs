@@ -274,9 +274,10 @@
 //!
 //! `hashing` (`/2`; in-process with a credential mode, else `null`): one argon2id password
 //! verification through the flood server's own `PasswordHasher` (its parameters, its blocking
-//! pool and semaphore), `samples` times one after another with no load running. `algorithm`:
-//! its parameters; `hash_ms`: mean wall time of one; `hash_cpu_ms`: the process's CPU time
-//! per verification; `slots`: the hasher's `max_concurrent` (the `[password]` setting, 0
+//! pool and semaphore), `samples` times one after another with no load running (right before
+//! the flood, after its mode's own measurement, so the machine is as warm as in the flood). `algorithm`:
+//! its parameters; `hash_ms`: median wall time of one (after two untimed passes, which also
+//! fault in argon2's memory); `hash_cpu_ms`: the process's CPU time per verification; `slots`: the hasher's `max_concurrent` (the `[password]` setting, 0
 //! meaning one per core); `bound_per_s` = `slots` ÷ `hash_ms`: the most logins per second the
 //! node can do. `parallel_per_s`: then `slots` verifications at a time, each slot back to back
 //! `samples` times, still with no load: verifications per second when the hashing has the

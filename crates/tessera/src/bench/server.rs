@@ -118,6 +118,7 @@ async fn start(kind: ServerKind, dir: &Path) -> anyhow::Result<Server> {
         endpoint: Arc::new(Endpoint::local(addr)?),
         tessera: Some(tessera),
         hashing: Some(core.password),
+        runtime: Some(tokio::runtime::Handle::current()),
     })
 }
 
