@@ -1,5 +1,5 @@
 //! `report.svg`: requests/s per mode as horizontal bars, each labelled with its ratio to the
-//! baseline, and a few lines on logins and revocation below. Hand-written SVG 1.1 (no
+//! baseline, and a few lines on logins, storage and revocation below. Hand-written SVG 1.1 (no
 //! scripts, no external fonts or styles), so it renders the same in a browser, an image
 //! viewer or a README.
 
@@ -61,21 +61,37 @@ fn colour(name: &str, baseline: &str) -> &'static str {
     }
 }
 
-/// The lines under the bars: the login flood and revocation, briefly.
+/// The lines under the bars: the login flood, the stores' footprint and revocation, briefly.
 fn footer(report: &Report) -> Vec<String> {
     let mut lines = Vec::new();
     if let Some(f) = &report.login_flood {
+        // Short lines: the chart does not wrap text.
         let mut line = format!("login flood on {}: {:.1} logins/s", f.mode, f.logins_per_s);
         if let (Some(r), Some(b)) = (f.ratio_to_bound, f.bound_per_s) {
             let _ = write!(line, " = {r:.2} of the bound ({b:.1}/s)");
         }
-        if let Some(r) = f.me_ratio {
-            let _ = write!(line, "; /v1/me kept {r:.2} of its unloaded req/s");
-        }
         if let Some(r) = f.alone_ratio_to_bound {
-            let _ = write!(line, "; logins alone reach {r:.2} of the bound");
+            let _ = write!(line, "; the logins alone reach {r:.2} of it");
         }
         lines.push(line);
+        if let Some(r) = f.me_ratio {
+            lines.push(format!(
+                "/v1/me during the flood: {:.0} req/s = {r:.2} of its unloaded {:.0} req/s",
+                f.me_rps, f.me_rps_unloaded
+            ));
+        }
+    }
+    for f in report.footprint.iter().filter(|f| f.measured) {
+        let b = |v: Option<f64>| v.map_or_else(|| "-".to_owned(), |v| format!("{v:.0} B"));
+        lines.push(format!(
+            "stored per credential ({}): session {}, access token {}, refresh family {} + {} per \
+             refresh",
+            f.store,
+            b(f.session_bytes),
+            b(f.access_token_bytes),
+            b(f.refresh_family_bytes),
+            b(f.refresh_rotation_bytes)
+        ));
     }
     let revoked: Vec<_> = report
         .modes

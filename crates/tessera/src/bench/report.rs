@@ -1850,6 +1850,18 @@ mod tests {
         assert!(svg.contains("40211 req/s · 0.66× healthz"), "{svg}");
         assert!(svg.contains("72.0 logins/s = 0.89 of the bound"), "{svg}");
         assert!(
+            svg.contains("/v1/me during the flood: 19000 req/s = 0.47"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains("stored per credential (sqlite): session 251 B, access token 0 B"),
+            "{svg}"
+        );
+        assert!(
+            !svg.contains("stored per credential (memory)"),
+            "not measured: {svg}"
+        );
+        assert!(
             svg.contains("0 of 72 requests sent after a revoke answered"),
             "{svg}"
         );
