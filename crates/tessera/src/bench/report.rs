@@ -1,5 +1,5 @@
 //! The report of `tessera bench`: tables on stdout, and with `--out DIR` the files
-//! `report.json`, `report.md` and `report.svg` (see [`super::chart`]).
+//! `report.json`, `report.md` and `report.svg` (drawn by the `chart` module).
 //!
 //! On stdout: a summary line; the per-mode table (a row per mode, a column per figure); the
 //! classic sessions-vs-JWT comparison table, measured (a column per mode but the baseline, a
@@ -244,7 +244,7 @@
 //!   modes; the refresh family (the family row and its first token hash) for JWT modes.
 //! - `store_bytes_per_refresh` (`/2`): JWT modes: what each refresh adds to its family (the
 //!   new token's hash, kept so a replayed old token is recognised); `null` otherwise.
-//! - `login` (`/2`; modes with a credential, else `null`): [`super::login::SAMPLES`] logins of
+//! - `login` (`/2`; modes with a credential, else `null`): `samples` (6) logins of
 //!   the bench user over HTTP, one at a time on one connection, after one untimed: `endpoint`
 //!   (`POST /v1/session/login`, or `POST /v1/token` with the password grant for JWT modes);
 //!   `mean_ms`, `p50_ms`, `max_ms` of their latency; `cpu_ms`, the whole process's CPU time
