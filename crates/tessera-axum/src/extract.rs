@@ -447,10 +447,17 @@ async fn token_user(
     state: &AppState,
     token: &VerifiedToken,
 ) -> Result<Option<Arc<User>>, ApiError> {
-    match token.user_id() {
-        Some(id) => Ok(state.tessera.user(id).await?),
-        None => Ok(None),
+    if let Some(user) = token.owner() {
+        return Ok(Some(user.clone()));
     }
+    let Some(id) = token.user_id() else {
+        return Ok(None);
+    };
+    Ok(state
+        .tessera
+        .user(id)
+        .await?
+        .map(|user| token.remember_owner(&user)))
 }
 
 #[cfg(test)]

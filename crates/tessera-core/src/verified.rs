@@ -11,20 +11,26 @@
 use std::hash::BuildHasher;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use hashbrown::HashTable;
 use time::{Duration, OffsetDateTime};
 
+use crate::account::User;
 use crate::id::UserId;
 use crate::token::AccessClaims;
 
-/// An access token that verified: its claims, its subject as a user id, and when it last
-/// passed the revocation check.
+/// An access token that verified: its claims, its subject as a user id (and, once looked up,
+/// the user), and when it last passed the revocation check.
 #[derive(Debug)]
 pub struct VerifiedToken {
     claims: AccessClaims,
     user: Option<UserId>,
+    /// The user, as first looked up for this token: a copy of its own, so that requests with
+    /// different tokens of one user share no reference count (on a busy user that counter
+    /// bounced between cores on every request). A user never changes once created; a
+    /// deleted one is ended by revoking its tokens, like a logout everywhere.
+    owner: OnceLock<Arc<User>>,
     /// The revocation generation at which it was last found not revoked; `u64::MAX`: never.
     checked: AtomicU64,
 }
@@ -35,6 +41,7 @@ impl VerifiedToken {
         Self {
             user: claims.sub.parse().ok(),
             claims,
+            owner: OnceLock::new(),
             checked: AtomicU64::new(u64::MAX),
         }
     }
@@ -47,6 +54,17 @@ impl VerifiedToken {
     /// Its `sub` as a user id; `None` if `sub` is not one (such a token authenticates nobody).
     pub fn user_id(&self) -> Option<UserId> {
         self.user
+    }
+
+    /// The user of this token, if it was looked up before.
+    pub fn owner(&self) -> Option<&Arc<User>> {
+        self.owner.get()
+    }
+
+    /// Remembers the user of this token (a copy of `user`, see the field); returns it. The
+    /// caller must have found `user` by [`Self::user_id`].
+    pub fn remember_owner(&self, user: &User) -> Arc<User> {
+        self.owner.get_or_init(|| Arc::new(user.clone())).clone()
     }
 
     /// Whether it passed the revocation check at `generation`.
@@ -68,7 +86,9 @@ impl Deref for VerifiedToken {
     }
 }
 
-const SHARDS: usize = 16;
+/// Enough that two workers seldom want the same lock at once (each lock's cache line moves
+/// between cores when they do).
+const SHARDS: usize = 64;
 /// Bytes of the token's end that are hashed: the end of the signature, as good as random for
 /// any token that verified (and only those are ever inserted), so hashing the ~500 bytes of a
 /// whole token would buy nothing. Lookups still compare the whole token.
@@ -102,7 +122,7 @@ impl VerifiedCache {
 
     fn shard(&self, hash: u64) -> MutexGuard<'_, Shard> {
         // The top bits pick the shard; the table uses the low ones.
-        let i = usize::try_from(hash >> 60).unwrap_or(0) % SHARDS;
+        let i = usize::try_from(hash >> 58).unwrap_or(0) % SHARDS;
         self.shards[i].lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -230,6 +250,17 @@ mod tests {
         assert!(!v.checked_at(0));
         v.mark_checked(3);
         assert!(v.checked_at(3) && !v.checked_at(4));
+        // The owner is looked up once; later requests get the same copy.
+        assert!(v.owner().is_none());
+        let user = User {
+            id: v.user_id().unwrap(),
+            email: crate::account::Email::parse("a@example.com").unwrap(),
+            created_at: OffsetDateTime::UNIX_EPOCH,
+        };
+        let first = v.remember_owner(&user);
+        assert_eq!(*first, user);
+        assert!(Arc::ptr_eq(&first, v.owner().unwrap()));
+        assert!(Arc::ptr_eq(&first, &v.remember_owner(&user)));
         let mut odd = claims("B");
         odd.sub = "not-a-user".into();
         assert_eq!(VerifiedToken::new(odd).user_id(), None);
