@@ -55,13 +55,9 @@ pub fn login_endpoint(credential: Credential) -> &'static str {
     }
 }
 
-/// The hashing slots of a server with this policy: the rule of tessera-core's
-/// `PasswordHasher::new` (0 means one per core).
+/// The hashing slots of a server with this policy (what its `PasswordHasher` allows).
 pub fn slots(policy: &HashingPolicy) -> usize {
-    match policy.max_concurrent {
-        0 => super::cores(),
-        n => n,
-    }
+    policy.slots()
 }
 
 /// `argon2id m=19456 KiB, t=2, p=1`.
