@@ -129,17 +129,21 @@ pub async fn hash_alone(
         joined.context("a hashing task failed")??;
     }
     let parallel = (slots as f64 * f64::from(SAMPLES)) / started.elapsed().as_secs_f64();
+    let cpu_per_hash = cpu.map(|c| c.as_secs_f64() / f64::from(SAMPLES));
+    // The bound is the most the hashing was seen to do: one hash's wall time or its CPU time
+    // (whichever is shorter: wall time may include waiting for a core), or every slot at
+    // once. Taking the best keeps the flood's target strict when one of them ran slow.
+    let per_slot = |t: f64| if t > 0.0 { slots as f64 / t } else { 0.0 };
+    let bound = per_slot(per_hash)
+        .max(cpu_per_hash.map_or(0.0, per_slot))
+        .max(parallel);
     Ok(HashingReport {
         algorithm: describe(policy),
         samples: SAMPLES,
         hash_ms: round(per_hash * 1e3, 2),
-        hash_cpu_ms: cpu.map(|c| round(c.as_secs_f64() * 1e3 / f64::from(SAMPLES), 2)),
+        hash_cpu_ms: cpu_per_hash.map(|c| round(c * 1e3, 2)),
         slots,
-        bound_per_s: if per_hash > 0.0 {
-            round(slots as f64 / per_hash, 1)
-        } else {
-            0.0
-        },
+        bound_per_s: round(bound, 1),
         parallel_per_s: round(parallel, 1),
     })
 }

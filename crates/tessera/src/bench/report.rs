@@ -278,11 +278,12 @@
 //! the flood, after its mode's own measurement, so the machine is as warm as in the flood). `algorithm`:
 //! its parameters; `hash_ms`: median wall time of one (after two untimed passes, which also
 //! fault in argon2's memory); `hash_cpu_ms`: the process's CPU time per verification; `slots`: the hasher's `max_concurrent` (the `[password]` setting, 0
-//! meaning one per core); `bound_per_s` = `slots` ÷ `hash_ms`: the most logins per second the
-//! node can do. `parallel_per_s`: then `slots` verifications at a time, each slot back to back
-//! `samples` times, still with no load: verifications per second when the hashing has the
-//! machine to itself — below `bound_per_s` when the cores do not scale linearly (a
-//! hypervisor's shared cores, memory bandwidth: each pass touches 19 MiB).
+//! meaning half the cores, at least one). `parallel_per_s`: then `slots` verifications at a
+//! time, each slot back to back `samples` times, still with no load: verifications per second
+//! when the hashing has the machine to itself. `bound_per_s`: the most logins per second the
+//! node can do, taken as the best the hashing was seen to do — the largest of `slots` ÷
+//! `hash_ms`, `slots` ÷ `hash_cpu_ms` and `parallel_per_s` — so that a slow sample makes the
+//! flood's target stricter, never easier.
 //!
 //! `login_flood` (`/2`; in-process with a credential mode, else `null`): on the server of
 //! `mode` (session-sqlite when run, else jwt-hs256, else the first mode with a credential),
@@ -980,8 +981,9 @@ impl Report {
         if let Some(h) = &self.hashing {
             out.push(format!(
                 "login bound: {} takes {} per verification ({} CPU), one at a time through the \
-                 server's hasher; {} hashing slot{} → at most {:.1} logins/s; all slots at \
-                 once, nothing else running: {:.1} verifications/s ({:.2} of the bound)",
+                 server's hasher; {} hashing slot{} → at most {:.1} logins/s (the best of one \
+                 hash's time, its CPU time and all slots at once); all slots at once, nothing \
+                 else running: {:.1} verifications/s ({:.2} of the bound)",
                 h.algorithm,
                 millis_text(h.hash_ms),
                 h.hash_cpu_ms
@@ -1659,8 +1661,9 @@ mod tests {
         );
         assert!(
             text.contains(
-                "2 hashing slots → at most 80.6 logins/s; all slots at once, nothing else \
-                 running: 52.3 verifications/s (0.65 of the bound)"
+                "2 hashing slots → at most 80.6 logins/s (the best of one hash's time, its CPU \
+                 time and all slots at once); all slots at once, nothing else running: 52.3 \
+                 verifications/s (0.65 of the bound)"
             ),
             "{text}"
         );
