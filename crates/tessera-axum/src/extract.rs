@@ -357,15 +357,19 @@ impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // Boxed: the lookup's future is large, and moving it through every await of the
-        // handler's own future showed up as memmove in profiles of the hot path.
-        let auth = Box::pin(authenticate(&parts.headers, state))
-            .await?
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "sign in first: no live session cookie or access token was sent",
-                )
-            })?;
+        let no_credential = || {
+            ApiError::unauthorized("sign in first: no live session cookie or access token was sent")
+        };
+        // Boxed below: the lookups' futures are large, and moving them through every await of
+        // the handler's own future showed up as memmove in profiles of the hot path. A Bearer
+        // token this node has seen before needs no future at all.
+        let auth = match bearer(&parts.headers, state)? {
+            Bearer::Known(auth) => auth,
+            Bearer::Verified(verified) => Box::pin(bearer_user(state, verified)).await?,
+            Bearer::Absent => Box::pin(authenticate(&parts.headers, state))
+                .await?
+                .ok_or_else(no_credential)?,
+        };
         auth.check_csrf(state, &parts.method, &parts.headers)?;
         Ok(auth)
     }
@@ -389,6 +393,51 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     )
 }
 
+/// What the `Authorization: Bearer` header says, after verifying its token.
+enum Bearer {
+    /// No Bearer header: the cookies decide.
+    Absent,
+    /// A token whose user its cache entry already knows ([`VerifiedToken::owner`]): the
+    /// caller, without any lookup.
+    Known(Authenticated),
+    /// A token that verified; its user is still to be looked up.
+    Verified(Arc<VerifiedToken>),
+}
+
+/// Verifies the Bearer token, if there is one. A token that fails is answered here: a Bearer
+/// header decides alone, whatever cookies came along.
+fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Bearer, ApiError> {
+    let Some(token) = bearer_token(headers) else {
+        return Ok(Bearer::Absent);
+    };
+    let verified = state
+        .tessera
+        .tokens
+        .authenticate(token)
+        .map_err(ApiError::bearer)?;
+    Ok(match verified.owner().cloned() {
+        Some(user) => Bearer::Known(Authenticated {
+            user,
+            credential: Credential::Bearer(verified),
+        }),
+        None => Bearer::Verified(verified),
+    })
+}
+
+/// The caller behind a verified Bearer token: its user, looked up.
+async fn bearer_user(
+    state: &AppState,
+    verified: Arc<VerifiedToken>,
+) -> Result<Authenticated, ApiError> {
+    let user = token_user(state, &verified)
+        .await?
+        .ok_or_else(|| ApiError::bearer(Error::Unauthorized("the account no longer exists")))?;
+    Ok(Authenticated {
+        user,
+        credential: Credential::Bearer(verified),
+    })
+}
+
 /// The caller behind the request's credentials, if any (no CSRF check). A Bearer header
 /// decides alone: if it does not verify, the answer is 401 with `WWW-Authenticate`, whatever
 /// cookies came along. A stale access cookie falls through to the session cookie.
@@ -396,19 +445,10 @@ pub async fn authenticate(
     headers: &HeaderMap,
     state: &AppState,
 ) -> Result<Option<Authenticated>, ApiError> {
-    if let Some(token) = bearer_token(headers) {
-        let verified = state
-            .tessera
-            .tokens
-            .authenticate(token)
-            .map_err(ApiError::bearer)?;
-        let user = token_user(state, &verified)
-            .await?
-            .ok_or_else(|| ApiError::bearer(Error::Unauthorized("the account no longer exists")))?;
-        return Ok(Some(Authenticated {
-            user,
-            credential: Credential::Bearer(verified),
-        }));
+    match bearer(headers, state)? {
+        Bearer::Absent => {}
+        Bearer::Known(auth) => return Ok(Some(auth)),
+        Bearer::Verified(verified) => return bearer_user(state, verified).await.map(Some),
     }
     if let Some(token) = cookie(headers, ACCESS_COOKIE)
         && let Ok(verified) = state.tessera.tokens.authenticate(token)
