@@ -266,7 +266,8 @@ pub enum Credential {
 /// token (403 `csrf_failed`), so a handler that takes this extractor is CSRF-safe.
 #[derive(Debug)]
 pub struct Authenticated {
-    /// Shared with the node's user cache: nothing is copied per request.
+    /// Shared, not copied per request: from the node's user cache (session), or the copy the
+    /// token's cache entry keeps ([`VerifiedToken::owner`]).
     pub user: Arc<User>,
     pub credential: Credential,
 }

@@ -66,12 +66,13 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self.digits() {
-            Some(d) => match std::str::from_utf8(&d) {
-                Ok(s) => serializer.serialize_str(s),
-                Err(_) => serializer.collect_str(self),
-            },
-            None => serializer.collect_str(self),
+        // The common case as a plain string; the rest through `Display`.
+        if let Some(d) = self.digits()
+            && let Ok(s) = std::str::from_utf8(&d)
+        {
+            serializer.serialize_str(s)
+        } else {
+            serializer.collect_str(self)
         }
     }
 }

@@ -55,11 +55,6 @@ pub fn login_endpoint(credential: Credential) -> &'static str {
     }
 }
 
-/// The hashing slots of a server with this policy (what its `PasswordHasher` allows).
-pub fn slots(policy: &HashingPolicy) -> usize {
-    policy.slots()
-}
-
 /// `argon2id m=19456 KiB, t=2, p=1`.
 pub fn describe(policy: &HashingPolicy) -> String {
     format!(
@@ -106,7 +101,7 @@ pub async fn hash_alone(
     // The median: one pass preempted by something else must not move the bound.
     times.sort();
     let per_hash = times[times.len() / 2].as_secs_f64();
-    let slots = slots(policy);
+    let slots = policy.slots();
 
     // Then every slot at once, each verifying back to back: what the hashing alone reaches
     // when it has the machine, which is below the bound where the cores do not scale (shared
