@@ -55,6 +55,14 @@ impl CpuTimes {
         }
     }
 
+    /// Both windows' times together.
+    pub fn plus(self, other: Self) -> Self {
+        Self {
+            process: self.process + other.process,
+            loadgen: self.loadgen + other.loadgen,
+        }
+    }
+
     /// Everything but the load generator.
     pub fn rest(self) -> Duration {
         self.process.saturating_sub(self.loadgen)

@@ -199,6 +199,22 @@ pub struct Measured {
 }
 
 impl Measured {
+    /// Adds another slice of the same mode: its requests, window, errors, latencies and CPU.
+    pub fn add(&mut self, slice: Self) -> anyhow::Result<()> {
+        self.requests += slice.requests;
+        self.window += slice.window;
+        for (label, n) in slice.errors {
+            *self.errors.entry(label).or_default() += n;
+        }
+        self.histogram
+            .add(&slice.histogram)
+            .map_err(|e| anyhow!("could not merge latency histograms: {e}"))?;
+        self.credential_bytes = self.credential_bytes.max(slice.credential_bytes);
+        // A window whose CPU time could not be read makes the total unknown, not smaller.
+        self.cpu = self.cpu.zip(slice.cpu).map(|(a, b)| a.plus(b));
+        Ok(())
+    }
+
     pub fn errors_total(&self) -> u64 {
         self.errors.values().sum()
     }
@@ -745,13 +761,19 @@ pub async fn open(s: &Settings, progress: &Progress) -> anyhow::Result<Opened> {
 }
 
 /// Runs one mode on its open connections: warm up, measure. The connections that are still
-/// open afterwards are given back.
+/// open afterwards are given back. `slice`: (this one, of how many) when the mode is measured
+/// in several slices, for the progress lines.
 pub async fn measure(
     s: &Settings,
     opened: Opened,
+    slice: Option<(u32, u32)>,
     progress: &Progress,
 ) -> anyhow::Result<(Measured, Opened)> {
-    let name = s.label.as_str();
+    let label = match slice {
+        Some((n, of)) => format!("{} [{n}/{of}]", s.label),
+        None => s.label.clone(),
+    };
+    let name = label.as_str();
     let uri = s.endpoint.uri(s.mode.path())?;
     let signing_in = s.mode.credential() != Credential::None;
     let open = opened.connections;
@@ -760,7 +782,7 @@ pub async fn measure(
         .map(|(_, header)| credential_bytes(header))
         .max()
         .unwrap_or(0);
-    progress.line(&format!(
+    progress.update(&format!(
         "bench: {name}: {} connections{}; warming up {}, measuring {}",
         open.len(),
         if signing_in { " logged in" } else { " open" },

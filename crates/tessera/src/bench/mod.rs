@@ -1,10 +1,13 @@
 //! `tessera bench`: what each way of staying signed in costs per request, in numbers.
 //!
-//! Every mode is measured the same way, one after another: `--connections` keep-alive HTTP/1.1
-//! connections (one task each) send requests back to back for `--warmup`, then for
-//! `--duration` while latencies are recorded. A mode with a credential gets it once per
-//! connection before the clock starts (logins run concurrently, a few at a time) and reuses it
-//! on every request, as real clients do. `GET /healthz` is always measured too: it is the
+//! Every mode is measured the same way: `--connections` keep-alive HTTP/1.1 connections (one
+//! task each) send requests back to back for `--warmup`, then for `--duration` while latencies
+//! are recorded. A mode with a credential gets it once per connection before any clock starts
+//! (logins run concurrently, a few at a time) and reuses it on every request, as real clients
+//! do. The modes take turns: each one's warm-up and duration are cut into up to five slices
+//! (of at least 2 s measured), and every round measures one slice of each mode in order, so a
+//! drift of the machine during the run (other load, clock speed) touches all modes alike; a
+//! 1 s run is one slice per mode. `GET /healthz` is always measured too: it is the
 //! baseline every ratio is relative to, because the server and the load generator share the
 //! same few cores and only relative numbers carry over between machines.
 //!
@@ -72,6 +75,10 @@ pub const SERVER_THREAD: &str = "tessera-server";
 const VERIFY_THREAD: &str = "bench-verify";
 /// How long the signature check alone is timed (at most the mode's `--duration`).
 const VERIFY_FOR: Duration = Duration::from_millis(500);
+/// A mode's `--duration` is cut into slices of at least this long (see [`run_modes`]).
+const SLICE_AT_LEAST: Duration = Duration::from_secs(2);
+/// At most this many slices per mode.
+const MAX_ROUNDS: u32 = 5;
 
 /// Arguments of `tessera bench`.
 #[derive(Debug, Clone, Args)]
@@ -880,7 +887,7 @@ async fn login_flood(
         start + warmup,
         start + warmup + window,
     );
-    let (me, logins) = tokio::join!(load::measure(&me, opened, progress), logins);
+    let (me, logins) = tokio::join!(load::measure(&me, opened, None, progress), logins);
     let ((me, _), logins) = (me?, logins?);
     let secs = window.as_secs_f64();
     let logins_per_s = logins.logins as f64 / secs;
@@ -931,7 +938,28 @@ async fn login_flood(
     Ok(report)
 }
 
-/// Runs every mode in order against its server.
+/// How many slices a mode's `--duration` is measured in: one per [`SLICE_AT_LEAST`], at most
+/// [`MAX_ROUNDS`], at least one.
+fn rounds(duration: Duration) -> u32 {
+    let n = duration.as_nanos() / SLICE_AT_LEAST.as_nanos().max(1);
+    u32::try_from(n).unwrap_or(MAX_ROUNDS).clamp(1, MAX_ROUNDS)
+}
+
+/// A mode ready to be measured: its server, settings and open, signed-in connections.
+struct Prepared {
+    mode: Mode,
+    server: Server,
+    settings: load::Settings,
+    opened: Option<load::Opened>,
+    verify: Option<f64>,
+    measured: Option<Measured>,
+}
+
+/// Runs every mode against its server: first every mode's connections are opened and signed
+/// in; then the modes are measured in rounds, each round giving every mode one slice of its
+/// `--duration` in turn, so that whatever drifts during a run (the machine's other load, its
+/// clock speed, the servers' caches) touches every mode alike instead of the ones measured
+/// early or late; last, each mode's login, refresh and revocation costs (and the flood).
 async fn run_modes(
     plan: &Plan,
     modes: &[Mode],
@@ -940,10 +968,11 @@ async fn run_modes(
 ) -> anyhow::Result<(Vec<(Mode, Measured)>, Phases)> {
     // One account per server, registered over HTTP like any client would.
     let mut accounts: Vec<(Arc<Endpoint>, Arc<Account>)> = Vec::new();
-    let mut results = Vec::new();
     let mut phases = Phases::default();
     let progress = Progress::new();
     let flood = flood_mode(modes, remote);
+    let rounds = rounds(plan.duration);
+    let mut prepared = Vec::with_capacity(modes.len());
     for &mode in modes {
         let server = servers
             .get(&mode)
@@ -972,19 +1001,77 @@ async fn run_modes(
             endpoint,
             account,
             connections: plan.connections,
-            warmup: plan.warmup,
-            duration: plan.duration,
+            // Split like the duration: every slice warms its mode up again.
+            warmup: plan.warmup / rounds,
+            duration: plan.duration / rounds,
             remote,
         };
-        let measured = async {
+        let (opened, verify) = async {
             let opened = load::open(&settings, &progress).await?;
             let verify = match mode.jwt() {
                 Some(jwt) => check_tokens(jwt, &opened, &server, plan.duration, &progress).await?,
                 None => None,
             };
-            let (mut measured, opened) = load::measure(&settings, opened, &progress).await?;
-            measured.verify_per_core_rps = verify;
-            if Some(mode) == flood {
+            Ok::<_, anyhow::Error>((opened, verify))
+        }
+        .await
+        .with_context(|| format!("mode {}", mode.name()))?;
+        prepared.push(Prepared {
+            mode,
+            server,
+            settings,
+            opened: Some(opened),
+            verify,
+            measured: None,
+        });
+    }
+
+    for round in 1..=rounds {
+        for p in &mut prepared {
+            let opened = p
+                .opened
+                .take()
+                .ok_or_else(|| anyhow!("{}: its connections were lost", p.mode.name()))?;
+            let slice = (rounds > 1).then_some((round, rounds));
+            let (measured, opened) = load::measure(&p.settings, opened, slice, &progress)
+                .await
+                .with_context(|| format!("mode {}", p.mode.name()))?;
+            p.opened = Some(opened);
+            p.measured = Some(match p.measured.take() {
+                Some(mut so_far) => {
+                    so_far.add(measured)?;
+                    so_far
+                }
+                None => measured,
+            });
+        }
+    }
+
+    let mut results = Vec::with_capacity(prepared.len());
+    for p in prepared {
+        let Prepared {
+            mode,
+            server,
+            settings,
+            opened,
+            verify,
+            measured,
+        } = p;
+        let mut measured = measured.ok_or_else(|| anyhow!("{} was never measured", mode.name()))?;
+        measured.verify_per_core_rps = verify;
+        if rounds > 1 {
+            progress.line(&format!(
+                "bench: {}: {:.0} req/s over {rounds} slices, p50 {}, p99 {}",
+                mode.name(),
+                measured.rps(),
+                report::latency(measured.histogram.value_at_quantile(0.5)),
+                report::latency(measured.histogram.value_at_quantile(0.99)),
+            ));
+        }
+        async {
+            if Some(mode) == flood
+                && let Some(opened) = opened
+            {
                 // One hash's time, the flood's bound, measured here rather than at the start:
                 // right after load, the machine is as warm as during the flood (cold, the
                 // first seconds of a run hash measurably slower).
@@ -1006,11 +1093,9 @@ async fn run_modes(
                 .await
                 .context("login flood")?;
                 phases.login_flood = Some(report);
-            } else {
-                drop(opened);
             }
             costs(plan, &settings, &mut measured, &progress).await?;
-            Ok::<_, anyhow::Error>(measured)
+            Ok::<_, anyhow::Error>(())
         }
         .await
         .with_context(|| format!("mode {}", mode.name()))?;
@@ -1285,6 +1370,19 @@ mod tests {
     struct Cli {
         #[command(flatten)]
         bench: BenchArgs,
+    }
+
+    #[test]
+    fn a_mode_is_measured_in_slices_of_at_least_two_seconds_and_at_most_five() {
+        let s = Duration::from_secs;
+        assert_eq!(rounds(Duration::ZERO), 1);
+        assert_eq!(rounds(s(1)), 1, "CI's 1 s run is one slice");
+        assert_eq!(rounds(s(3)), 1);
+        assert_eq!(rounds(s(4)), 2);
+        assert_eq!(rounds(s(10)), 5, "the default: five slices of 2 s");
+        assert_eq!(rounds(s(3600)), 5);
+        // The slices add up to the duration asked for.
+        assert_eq!(s(10) / rounds(s(10)) * rounds(s(10)), s(10));
     }
 
     fn parse(args: &[&str]) -> Result<BenchArgs, clap::Error> {
