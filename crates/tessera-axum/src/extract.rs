@@ -250,9 +250,10 @@ pub const REFRESH_COOKIE: &str = "tessera_refresh";
 /// How the caller proved who they are.
 #[derive(Debug)]
 pub enum Credential {
-    /// A session cookie.
+    /// A session cookie. Boxed: the record is large, and an `Authenticated` is moved
+    /// through every extractor and handler future, Bearer requests included.
     Session {
-        record: SessionRecord,
+        record: Box<SessionRecord>,
         secret: PlainSecret,
     },
     /// An access token in an `Authorization: Bearer` header.
@@ -480,7 +481,10 @@ pub async fn session_credential(
     };
     Ok(Some(Authenticated {
         user,
-        credential: Credential::Session { record, secret },
+        credential: Credential::Session {
+            record: Box::new(record),
+            secret,
+        },
     }))
 }
 

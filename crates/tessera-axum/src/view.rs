@@ -29,7 +29,7 @@ pub struct Timestamp(pub OffsetDateTime);
 
 impl Timestamp {
     /// `YYYY-MM-DDTHH:MM:SSZ`, or `None` outside years 0 to 9999 (which need more digits).
-    fn digits(self) -> Option<[u8; 20]> {
+    pub(crate) fn digits(self) -> Option<[u8; 20]> {
         let t = self.0.to_offset(time::UtcOffset::UTC);
         let year = u16::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
         let mut out = *b"0000-00-00T00:00:00Z";
@@ -118,6 +118,12 @@ pub struct UserView {
 #[derive(Debug, Clone)]
 pub struct SharedEmail(Arc<User>);
 
+impl SharedEmail {
+    pub fn as_str(&self) -> &str {
+        self.0.email.as_str()
+    }
+}
+
 impl Serialize for SharedEmail {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.0.email.as_str())
@@ -132,9 +138,15 @@ impl From<User> for UserView {
 
 impl From<&Arc<User>> for UserView {
     fn from(u: &Arc<User>) -> Self {
+        Self::from(u.clone())
+    }
+}
+
+impl From<Arc<User>> for UserView {
+    fn from(u: Arc<User>) -> Self {
         Self {
             id: u.id,
-            email: SharedEmail(u.clone()),
+            email: SharedEmail(u),
         }
     }
 }

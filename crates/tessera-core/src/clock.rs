@@ -9,6 +9,12 @@ use time::{Duration, OffsetDateTime};
 pub trait Clock: Send + Sync + Debug {
     /// The current time, truncated to whole seconds.
     fn now(&self) -> OffsetDateTime;
+
+    /// The same time as Unix seconds: all a cached token's expiry check needs, without
+    /// building a calendar date on every request.
+    fn unix_now(&self) -> i64 {
+        self.now().unix_timestamp()
+    }
 }
 
 /// The operating system's clock.
@@ -17,7 +23,14 @@ pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> OffsetDateTime {
-        truncate(OffsetDateTime::now_utc())
+        from_unix(self.unix_now())
+    }
+
+    fn unix_now(&self) -> i64 {
+        // Before 1970 only if the system clock is broken; that reads as the epoch.
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
     }
 }
 
@@ -55,7 +68,11 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now(&self) -> OffsetDateTime {
-        from_unix(self.unix_seconds.load(Ordering::SeqCst))
+        from_unix(self.unix_now())
+    }
+
+    fn unix_now(&self) -> i64 {
+        self.unix_seconds.load(Ordering::SeqCst)
     }
 }
 

@@ -15,7 +15,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use time::{Duration, OffsetDateTime};
 
-use crate::clock::Clock;
+use crate::clock::{self, Clock};
 use crate::id::{FamilyId, UserId};
 use crate::key::{Algorithm, Jwks, KeyEntry, KeyPair, KeyRing, KeyState, Transition};
 use crate::refresh::{
@@ -452,13 +452,14 @@ impl Tokens {
 
     /// Verifies an access token and checks it is not revoked. Pure CPU and memory: no store.
     pub fn authenticate(&self, token: &str) -> Result<Arc<VerifiedToken>> {
-        let now = self.clock.now();
+        // Seconds only: a cached token needs no calendar date (see `Clock::unix_now`).
+        let unix_now = self.clock.unix_now();
         // Read before the check: if it has not moved since the token last passed, nothing
         // revoked since can cover it (see `RevocationList::generation`).
         let generation = self.revocations.generation();
         let verified = match self.cache.get(token) {
             Some(v) => {
-                if v.is_expired(now.unix_timestamp(), self.policy.leeway.whole_seconds()) {
+                if v.is_expired(unix_now, self.policy.leeway.whole_seconds()) {
                     self.cache.remove(token);
                     return Err(Error::InvalidToken(TokenError::Expired));
                 }
@@ -467,7 +468,7 @@ impl Tokens {
             None => {
                 let claims = self
                     .verifier
-                    .verify(self.ring().as_ref(), token, now)
+                    .verify(self.ring().as_ref(), token, clock::from_unix(unix_now))
                     .map_err(Error::InvalidToken)?;
                 let v = Arc::new(VerifiedToken::new(claims));
                 self.cache.insert(token, &v);
@@ -475,6 +476,7 @@ impl Tokens {
             }
         };
         if !verified.checked_at(generation) {
+            let now = clock::from_unix(unix_now);
             if self.revocations.check(verified.claims(), now).is_some() {
                 return Err(Error::TokenRevoked);
             }

@@ -135,7 +135,7 @@ async fn session_auth(
         .ok_or_else(no_session)?;
     match &auth.credential {
         Credential::Session { record, .. } => {
-            let record = record.clone();
+            let record = SessionRecord::clone(record);
             Ok((auth, record))
         }
         _ => Err(no_session()),
