@@ -12,6 +12,8 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::id::UserId;
+
+mod priority;
 use crate::store::{Store, StoreError};
 use crate::{Error, Result};
 
@@ -318,9 +320,13 @@ impl PasswordHasher {
 
     async fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
         self.runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tokio::task::spawn_blocking(f)
-            .await
-            .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
+        tokio::task::spawn_blocking(move || {
+            // Only while hashing: the thread goes back to a pool other work shares.
+            let _raised = priority::Raised::raise();
+            f()
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("password hashing task failed: {e}")))
     }
 
     async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
