@@ -5,9 +5,10 @@
 //! are recorded. A mode with a credential gets it once per connection before any clock starts
 //! (logins run concurrently, a few at a time) and reuses it on every request, as real clients
 //! do. The modes take turns: each one's warm-up and duration are cut into up to five slices
-//! (of at least 2 s measured), and every round measures one slice of each mode in order, so a
-//! drift of the machine during the run (other load, clock speed) touches all modes alike; a
-//! 1 s run is one slice per mode. `GET /healthz` is always measured too: it is the
+//! (of at least 2 s measured), and every round measures one slice of each mode, each round
+//! starting one mode later, so a drift of the machine during the run (other load, clock
+//! speed) and the after-effects of a CPU-heavy mode touch all modes alike; a 1 s run is one
+//! slice per mode. `GET /healthz` is always measured too: it is the
 //! baseline every ratio is relative to, because the server and the load generator share the
 //! same few cores and only relative numbers carry over between machines.
 //!
@@ -957,9 +958,10 @@ struct Prepared {
 
 /// Runs every mode against its server: first every mode's connections are opened and signed
 /// in; then the modes are measured in rounds, each round giving every mode one slice of its
-/// `--duration` in turn, so that whatever drifts during a run (the machine's other load, its
-/// clock speed, the servers' caches) touches every mode alike instead of the ones measured
-/// early or late; last, each mode's login, refresh and revocation costs (and the flood).
+/// `--duration` in turn (rotated by one mode per round), so that whatever drifts during a run
+/// (the machine's other load, its clock speed, the servers' caches) touches every mode alike
+/// instead of the ones measured early or late; last, each mode's login, refresh and
+/// revocation costs (and the flood).
 async fn run_modes(
     plan: &Plan,
     modes: &[Mode],
@@ -1026,8 +1028,14 @@ async fn run_modes(
         });
     }
 
+    let n = prepared.len();
     for round in 1..=rounds {
-        for p in &mut prepared {
+        // Each round starts one mode later, so no mode always follows the same one: in one
+        // run without this, the baseline (always right after the CPU-heavy cold mode) came
+        // out 3 % below its first slice in every later round.
+        let start = usize::try_from(round - 1).unwrap_or(0);
+        for i in 0..n {
+            let p = &mut prepared[(start + i) % n];
             let opened = p
                 .opened
                 .take()
