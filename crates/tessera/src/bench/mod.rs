@@ -617,6 +617,7 @@ impl Plan {
             },
             duration_ms: millis(self.duration),
             warmup_ms: millis(self.warmup),
+            slices: rounds(self.duration),
             connections: self.connections,
             modes: modes.iter().map(|m| m.name().to_owned()).collect(),
             server_threads,

@@ -26,6 +26,7 @@
 //!     "url": null,
 //!     "duration_ms": 10000,
 //!     "warmup_ms": 1000,
+//!     "slices": 5,
 //!     "connections": 64,
 //!     "modes": ["healthz", "session-sqlite", "jwt-eddsa", "jwt-eddsa-cold"],
 //!     "server_threads": 2,
@@ -166,7 +167,9 @@
 //!   (from `/proc/sys/kernel/osrelease`) are `null` where unknown.
 //! - `config`: `target` is `in-process` (servers started by the bench, default configuration,
 //!   SQLite in a fresh temporary file) or `url` (the server at `url`, another process);
-//!   `duration_ms` and `warmup_ms` per mode; `connections` is the number of keep-alive
+//!   `duration_ms` and `warmup_ms` per mode; `slices`: how many parts each mode's warm-up and
+//!   duration were cut into, the modes taking turns (1 for runs under 4 s, and in reports
+//!   written before it existed, which ran each mode in one go); `connections` is the number of keep-alive
 //!   connections, each with one request in flight; `modes` in the order run;
 //!   `server_threads` and `loadgen_threads` are the worker threads of the server's and the
 //!   load generator's tokio runtimes (`server_threads` is `null` for `url`); `build` is
@@ -492,6 +495,10 @@ impl MachineInfo {
     }
 }
 
+fn one_slice() -> u32 {
+    1
+}
+
 /// How it ran.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunConfig {
@@ -499,6 +506,8 @@ pub struct RunConfig {
     pub url: Option<String>,
     pub duration_ms: u64,
     pub warmup_ms: u64,
+    #[serde(default = "one_slice")]
+    pub slices: u32,
     pub connections: usize,
     pub modes: Vec<String>,
     pub server_threads: Option<usize>,
@@ -739,12 +748,17 @@ impl Report {
         };
         let cores = self.machine.cores;
         format!(
-            "{target}, {cores} core{}, {} build; {} connections, {} warm-up + {} per mode",
+            "{target}, {cores} core{}, {} build; {} connections, {} warm-up + {} per mode{}",
             if cores == 1 { "" } else { "s" },
             c.build,
             c.connections,
             ms(c.warmup_ms),
             ms(c.duration_ms),
+            if c.slices > 1 {
+                format!(", in {} turns", c.slices)
+            } else {
+                String::new()
+            },
         )
     }
 
@@ -1285,6 +1299,7 @@ mod tests {
                 url: None,
                 duration_ms: 10_000,
                 warmup_ms: 1_000,
+                slices: 5,
                 connections: 64,
                 modes: vec!["healthz".into(), "session-sqlite".into()],
                 server_threads: Some(2),
@@ -1314,7 +1329,7 @@ mod tests {
         assert_eq!(
             lines[0],
             "tessera bench: in-process server, 2 cores, release build; 64 connections, \
-             1s warm-up + 10s per mode"
+             1s warm-up + 10s per mode, in 5 turns"
         );
         let header = lines[2];
         let healthz = lines[3];
