@@ -5,8 +5,9 @@ use std::fmt;
 use std::sync::Arc;
 
 use argon2::password_hash::phc::PasswordHash as PhcHash;
-use argon2::{Algorithm, Argon2, Params, PasswordHasher as _, PasswordVerifier as _, Version};
+use argon2::{Algorithm, Argon2, Block, Params, PasswordHasher as _, Version};
 use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq as _;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
@@ -230,10 +231,57 @@ pub enum Verified {
 pub struct PasswordHasher {
     params: Params,
     permits: Arc<Semaphore>,
+    /// Logins past the throttle (the gate of [`Self::verify_gated`]): twice the slots, so
+    /// that while a slot hashes, the next login is already checked and waiting for it.
+    gates: Arc<Semaphore>,
     /// A hash of a random password with the current parameters: unknown emails are verified
     /// against it so that they take as long as wrong passwords.
     dummy: Arc<PasswordHash>,
     runs: Arc<std::sync::atomic::AtomicU64>,
+    memory: Arc<WorkingMemory>,
+    /// How many buffers `memory` keeps: one per slot.
+    slots: usize,
+}
+
+/// Argon2's working memory (`memory_kib` per hash), kept between verifications. A fresh
+/// allocation that size is mapped page by page as the hash first touches it: thousands of
+/// page faults per hash, and a hash time that moved by a fifth from run to run with whether
+/// the allocator had the memory at hand. One buffer per slot is kept (never more hashes run
+/// at once); what a buffer holds is overwritten by the next hash before it is read.
+#[derive(Default)]
+struct WorkingMemory {
+    free: std::sync::Mutex<Vec<Vec<Block>>>,
+}
+
+impl fmt::Debug for WorkingMemory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkingMemory").finish_non_exhaustive()
+    }
+}
+
+impl WorkingMemory {
+    fn take(&self, blocks: usize) -> Vec<Block> {
+        let mut buffer = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .unwrap_or_default();
+        if buffer.len() < blocks {
+            buffer.resize(blocks, Block::new());
+        }
+        buffer
+    }
+
+    fn give_back(&self, buffer: Vec<Block>, keep: usize) {
+        let mut free = self
+            .free
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if free.len() < keep {
+            free.push(buffer);
+        }
+    }
 }
 
 impl PasswordHasher {
@@ -253,8 +301,11 @@ impl PasswordHasher {
         Ok(Self {
             params,
             permits: Arc::new(Semaphore::new(permits)),
+            gates: Arc::new(Semaphore::new(2 * permits)),
             dummy: Arc::new(dummy),
             runs: Arc::default(),
+            memory: Arc::default(),
+            slots: permits,
         })
     }
 
@@ -275,9 +326,12 @@ impl PasswordHasher {
         self.verify_gated(password, stored, async { Ok(()) }).await
     }
 
-    /// Like [`Self::verify`], but runs `gate` once a hashing slot is held and before hashing;
+    /// Like [`Self::verify`], but runs `gate` before hashing, at most two per slot at a time;
     /// an error from the gate is returned without hashing. The login throttle is the gate:
-    /// checked this late, parallel guesses can pass it at most once per slot, not once per request.
+    /// checked this late, parallel guesses can pass it at most twice per slot (one hashing,
+    /// one ready), not once per request. Twice, not once: the gate reads the store, and a slot
+    /// that waited for it sat idle for those reads, which under request load cost a login
+    /// flood a tenth of its logins.
     pub async fn verify_gated(
         &self,
         password: &Password,
@@ -290,13 +344,24 @@ impl PasswordHasher {
         };
         let params = self.params.clone();
         let bytes = zeroizing_copy(password.as_bytes());
-        let _permit = self.permit().await?;
+        let _gate = self.gates.acquire().await.map_err(|_| closed())?;
         gate.await?;
+        let slot = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| closed())?;
+        let (memory, keep) = (self.memory.clone(), self.slots);
         self.spawn(move || {
             let parsed = PhcHash::new(hash.as_str()).map_err(|e| {
                 Error::Internal(format!("stored password hash does not parse: {e}"))
             })?;
-            let ok = Argon2::default().verify_password(&bytes.0, &parsed).is_ok();
+            let ok = verify_blocking(&memory, keep, &bytes.0, &parsed);
+            // Freed here, not after the answer has reached the async side: the next login
+            // (already past its gate) can start at once.
+            drop(slot);
+            let ok = ok?;
             Ok(match (ok && real, needs_rehash(&parsed, &params)) {
                 (false, _) => Verified::No,
                 (true, false) => Verified::Yes,
@@ -312,10 +377,7 @@ impl PasswordHasher {
     }
 
     async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
-        self.permits
-            .acquire()
-            .await
-            .map_err(|_| Error::Internal("password hashing pool closed".into()))
+        self.permits.acquire().await.map_err(|_| closed())
     }
 
     async fn spawn<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T> {
@@ -335,11 +397,52 @@ impl PasswordHasher {
     }
 }
 
+fn closed() -> Error {
+    Error::Internal("password hashing pool closed".into())
+}
+
 fn hash_blocking(params: &Params, password: &[u8]) -> Result<PasswordHash> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password(password)
         .map(|h| PasswordHash(h.to_string()))
         .map_err(|e| Error::Internal(format!("argon2 failed: {e}")))
+}
+
+/// Whether `password` matches `stored`: what argon2's own verifier computes (the test below
+/// holds it to that), with working memory from `memory` instead of a fresh allocation.
+fn verify_blocking(
+    memory: &WorkingMemory,
+    keep: usize,
+    password: &[u8],
+    stored: &PhcHash,
+) -> Result<bool> {
+    let bad = |e: &dyn fmt::Display| Error::Internal(format!("stored password hash: {e}"));
+    let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
+        return Ok(false);
+    };
+    let algorithm = Algorithm::try_from(stored.algorithm.as_str()).map_err(|e| bad(&e))?;
+    let version = stored
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|e| bad(&e))?
+        .unwrap_or_default();
+    let params = Params::try_from(stored).map_err(|e| bad(&e))?;
+    let blocks = params.block_count();
+    let mut out = zeroize::Zeroizing::new([0u8; 64]);
+    let out = out
+        .get_mut(..expected.as_bytes().len())
+        .ok_or_else(|| bad(&"its output is longer than 64 bytes"))?;
+    let mut buffer = memory.take(blocks);
+    let hashed = Argon2::new(algorithm, version, params).hash_password_into_with_memory(
+        password,
+        salt,
+        out,
+        buffer.get_mut(..blocks).unwrap_or_default(),
+    );
+    memory.give_back(buffer, keep);
+    hashed.map_err(|e| bad(&e))?;
+    Ok(bool::from(out.ct_eq(expected.as_bytes())))
 }
 
 fn needs_rehash(parsed: &PhcHash, current: &Params) -> bool {
@@ -542,6 +645,47 @@ mod tests {
     use super::*;
 
     #[test]
+    fn verifying_with_kept_memory_agrees_with_argon2s_own_verifier() {
+        use argon2::PasswordVerifier as _;
+        let memory = WorkingMemory::default();
+        // Large then small then large again: a kept buffer is longer than the next hash needs.
+        let cases = [
+            (Algorithm::Argon2id, Version::V0x13, 256, 2, 1),
+            (Algorithm::Argon2id, Version::V0x13, 64, 1, 1),
+            (Algorithm::Argon2i, Version::V0x13, 128, 3, 2),
+            (Algorithm::Argon2d, Version::V0x10, 96, 2, 1),
+            (Algorithm::Argon2id, Version::V0x13, 512, 1, 4),
+        ];
+        for (alg, version, m, t, p) in cases {
+            let params = Params::new(m, t, p, None).unwrap();
+            let salt = [7u8; 16];
+            let phc = Argon2::new(alg, version, params)
+                .hash_password_with_salt(b"correct horse", &salt)
+                .unwrap()
+                .to_string();
+            let parsed = PhcHash::new(&phc).unwrap();
+            for (password, right) in [
+                (&b"correct horse"[..], true),
+                (b"correct hors", false),
+                (b"", false),
+            ] {
+                let own = Argon2::default().verify_password(password, &parsed).is_ok();
+                assert_eq!(own, right, "{phc}");
+                assert_eq!(
+                    verify_blocking(&memory, 1, password, &parsed).unwrap(),
+                    right,
+                    "{phc} with {password:?}"
+                );
+            }
+        }
+        // One buffer kept per slot, not one per hash.
+        assert_eq!(memory.free.lock().unwrap().len(), 1);
+        // A hash without its output part verifies nothing.
+        let bare = PhcHash::new("$argon2id$v=19$m=64,t=1,p=1$BwcHBwcHBwcHBwcHBwcHBw").unwrap();
+        assert!(!verify_blocking(&memory, 1, b"correct horse", &bare).unwrap());
+    }
+
+    #[test]
     fn hashing_leaves_half_the_cores_to_requests_unless_told_otherwise() {
         let cores = std::thread::available_parallelism().unwrap().get();
         let auto = HashingPolicy::default();
@@ -596,6 +740,50 @@ mod tests {
             parallelism: 1,
             max_concurrent: 2,
         }
+    }
+
+    // One runtime thread: a login's count drops right as its verification returns (before
+    // another task can run), so the count is exact; the hashes still run on the blocking pool.
+    #[tokio::test]
+    async fn at_most_two_logins_per_slot_are_past_the_gate_at_once() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let h = Arc::new(
+            PasswordHasher::new(HashingPolicy {
+                memory_kib: 1024,
+                max_concurrent: 1,
+                ..cheap()
+            })
+            .unwrap(),
+        );
+        let hash = h
+            .hash(&Password::new("correct horse".into()))
+            .await
+            .unwrap();
+        let (past, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let mut logins = tokio::task::JoinSet::new();
+        for _ in 0..16 {
+            let (h, hash, past, most) = (h.clone(), hash.clone(), past.clone(), most.clone());
+            logins.spawn(async move {
+                let gate = async {
+                    let now = past.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    Ok(())
+                };
+                let verified = h
+                    .verify_gated(&Password::new("wrong".into()), Some(&hash), gate)
+                    .await;
+                past.fetch_sub(1, Ordering::SeqCst);
+                verified.unwrap()
+            });
+        }
+        while let Some(v) = logins.join_next().await {
+            assert_eq!(v.unwrap(), Verified::No);
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=2).contains(&most),
+            "{most} logins were past the gate at once"
+        );
     }
 
     #[tokio::test]
