@@ -13,10 +13,10 @@ use tokio::sync::Semaphore;
 
 use crate::clock::Clock;
 use crate::id::UserId;
-
-mod priority;
 use crate::store::{Store, StoreError};
 use crate::{Error, Result};
+
+mod priority;
 
 /// Longest email we accept (RFC 5321 path limit).
 pub const MAX_EMAIL_BYTES: usize = 254;
@@ -239,8 +239,6 @@ pub struct PasswordHasher {
     dummy: Arc<PasswordHash>,
     runs: Arc<std::sync::atomic::AtomicU64>,
     memory: Arc<WorkingMemory>,
-    /// How many buffers `memory` keeps: one per slot.
-    slots: usize,
 }
 
 /// Argon2's working memory (`memory_kib` per hash), kept between verifications. A fresh
@@ -248,9 +246,10 @@ pub struct PasswordHasher {
 /// page faults per hash, and a hash time that moved by a fifth from run to run with whether
 /// the allocator had the memory at hand. One buffer per slot is kept (never more hashes run
 /// at once); what a buffer holds is overwritten by the next hash before it is read.
-#[derive(Default)]
 struct WorkingMemory {
     free: std::sync::Mutex<Vec<Vec<Block>>>,
+    /// Buffers kept at most: the hashing slots.
+    keep: usize,
 }
 
 impl fmt::Debug for WorkingMemory {
@@ -260,6 +259,13 @@ impl fmt::Debug for WorkingMemory {
 }
 
 impl WorkingMemory {
+    fn new(keep: usize) -> Self {
+        Self {
+            free: std::sync::Mutex::default(),
+            keep,
+        }
+    }
+
     fn take(&self, blocks: usize) -> Vec<Block> {
         let mut buffer = self
             .free
@@ -273,12 +279,12 @@ impl WorkingMemory {
         buffer
     }
 
-    fn give_back(&self, buffer: Vec<Block>, keep: usize) {
+    fn give_back(&self, buffer: Vec<Block>) {
         let mut free = self
             .free
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if free.len() < keep {
+        if free.len() < self.keep {
             free.push(buffer);
         }
     }
@@ -304,8 +310,7 @@ impl PasswordHasher {
             gates: Arc::new(Semaphore::new(2 * permits)),
             dummy: Arc::new(dummy),
             runs: Arc::default(),
-            memory: Arc::default(),
-            slots: permits,
+            memory: Arc::new(WorkingMemory::new(permits)),
         })
     }
 
@@ -352,12 +357,12 @@ impl PasswordHasher {
             .acquire_owned()
             .await
             .map_err(|_| closed())?;
-        let (memory, keep) = (self.memory.clone(), self.slots);
+        let memory = self.memory.clone();
         self.spawn(move || {
             let parsed = PhcHash::new(hash.as_str()).map_err(|e| {
                 Error::Internal(format!("stored password hash does not parse: {e}"))
             })?;
-            let ok = verify_blocking(&memory, keep, &bytes.0, &parsed);
+            let ok = verify_blocking(&memory, &bytes.0, &parsed);
             // Freed here, not after the answer has reached the async side: the next login
             // (already past its gate) can start at once.
             drop(slot);
@@ -410,12 +415,7 @@ fn hash_blocking(params: &Params, password: &[u8]) -> Result<PasswordHash> {
 
 /// Whether `password` matches `stored`: what argon2's own verifier computes (the test below
 /// holds it to that), with working memory from `memory` instead of a fresh allocation.
-fn verify_blocking(
-    memory: &WorkingMemory,
-    keep: usize,
-    password: &[u8],
-    stored: &PhcHash,
-) -> Result<bool> {
+fn verify_blocking(memory: &WorkingMemory, password: &[u8], stored: &PhcHash) -> Result<bool> {
     let bad = |e: &dyn fmt::Display| Error::Internal(format!("stored password hash: {e}"));
     let (Some(salt), Some(expected)) = (&stored.salt, &stored.hash) else {
         return Ok(false);
@@ -440,7 +440,7 @@ fn verify_blocking(
         out,
         buffer.get_mut(..blocks).unwrap_or_default(),
     );
-    memory.give_back(buffer, keep);
+    memory.give_back(buffer);
     hashed.map_err(|e| bad(&e))?;
     Ok(bool::from(out.ct_eq(expected.as_bytes())))
 }
@@ -647,7 +647,7 @@ mod tests {
     #[test]
     fn verifying_with_kept_memory_agrees_with_argon2s_own_verifier() {
         use argon2::PasswordVerifier as _;
-        let memory = WorkingMemory::default();
+        let memory = WorkingMemory::new(1);
         // Large then small then large again: a kept buffer is longer than the next hash needs.
         let cases = [
             (Algorithm::Argon2id, Version::V0x13, 256, 2, 1),
@@ -672,7 +672,7 @@ mod tests {
                 let own = Argon2::default().verify_password(password, &parsed).is_ok();
                 assert_eq!(own, right, "{phc}");
                 assert_eq!(
-                    verify_blocking(&memory, 1, password, &parsed).unwrap(),
+                    verify_blocking(&memory, password, &parsed).unwrap(),
                     right,
                     "{phc} with {password:?}"
                 );
@@ -682,7 +682,7 @@ mod tests {
         assert_eq!(memory.free.lock().unwrap().len(), 1);
         // A hash without its output part verifies nothing.
         let bare = PhcHash::new("$argon2id$v=19$m=64,t=1,p=1$BwcHBwcHBwcHBwcHBwcHBw").unwrap();
-        assert!(!verify_blocking(&memory, 1, b"correct horse", &bare).unwrap());
+        assert!(!verify_blocking(&memory, b"correct horse", &bare).unwrap());
     }
 
     #[test]
