@@ -169,15 +169,16 @@
 //!   SQLite in a fresh temporary file) or `url` (the server at `url`, another process);
 //!   `duration_ms` and `warmup_ms` per mode; `slices`: how many parts each mode's warm-up and
 //!   duration were cut into, the modes taking turns (1 for runs under 4 s, and in reports
-//!   written before it existed, which ran each mode in one go); `connections` is the number of keep-alive
-//!   connections, each with one request in flight; `modes` in the order run;
+//!   written before it existed, which ran each mode in one go); `connections` is the number
+//!   of keep-alive connections, each with one request in flight; `modes` in the order of the
+//!   first turn (each later turn starts one mode later);
 //!   `server_threads` and `loadgen_threads` are the worker threads of the server's and the
 //!   load generator's tokio runtimes (`server_threads` is `null` for `url`); `build` is
 //!   `release` or `debug` (debug numbers are not worth comparing).
 //! - `baseline`: the mode every `ratio_to_baseline` divides by; always `healthz`.
 //!
 //! Each entry of `modes` (one per mode run, the baseline included; the example shows two), in
-//! the order run:
+//! the order of `config.modes`:
 //! - `name`: `healthz` (`GET /healthz`, no credential); `session-sqlite` and `session-memory`
 //!   (`GET /v1/me` with a session cookie; sessions in that store); `jwt-hs256`, `jwt-eddsa`,
 //!   `jwt-es256`, `jwt-rs256` (`GET /v1/me` with `Authorization: Bearer`, a token from
