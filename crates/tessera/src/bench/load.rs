@@ -219,6 +219,15 @@ impl Measured {
         self.errors.values().sum()
     }
 
+    /// The server's CPU time per request, µs: the process minus the load generator's threads
+    /// (in-process only).
+    pub fn server_us(&self) -> Option<f64> {
+        self.cpu
+            .filter(|_| !self.remote && self.requests > 0)
+            .map(|c| c.rest().as_secs_f64() * 1e6 / self.requests as f64)
+            .filter(|us| *us > 0.0)
+    }
+
     pub fn rps(&self) -> f64 {
         let secs = self.window.as_secs_f64();
         if secs > 0.0 {

@@ -14,7 +14,10 @@
 //!
 //! By default the servers run in this process, on their own tokio runtime (threads named
 //! [`SERVER_THREAD`]), while the load generator has another (threads named [`LOADGEN_THREAD`]);
-//! each runtime has the default number of workers (one per core). `session-sqlite` gets a
+//! each runtime has the default number of workers (one per core). The load generator's
+//! threads run under `SCHED_BATCH` ([`yielding`]): they take their share of the cores, but
+//! their wake-ups do not preempt a server thread in the middle of a request, as a client on
+//! another machine would not. `session-sqlite` gets a
 //! fresh SQLite file in a temporary directory, `session-memory` a second server on `memory:`.
 //! Every JWT mode gets a server of its own, on a fresh SQLite file too (verifying a token reads
 //! no store), whose `[jwt] algorithm` is the mode's; the `-cold` modes' servers also have the
@@ -46,6 +49,7 @@ mod refresh;
 pub mod report;
 mod revocation;
 mod server;
+mod yielding;
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
@@ -622,6 +626,7 @@ impl Plan {
             modes: modes.iter().map(|m| m.name().to_owned()).collect(),
             server_threads,
             loadgen_threads: cores(),
+            loadgen_batch: yielding::all_batched(),
             build: if cfg!(debug_assertions) {
                 "debug".into()
             } else {
@@ -671,7 +676,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 }
 
 fn runtime(name: &str) -> anyhow::Result<Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if name == LOADGEN_THREAD {
+        builder.on_thread_start(yielding::yield_to_server);
+    }
+    builder
         .thread_name(name)
         .enable_all()
         .build()

@@ -31,6 +31,7 @@
 //!     "modes": ["healthz", "session-sqlite", "jwt-eddsa", "jwt-eddsa-cold"],
 //!     "server_threads": 2,
 //!     "loadgen_threads": 2,
+//!     "loadgen_batch": true,
 //!     "build": "release"
 //!   },
 //!   "baseline": "healthz",
@@ -57,6 +58,7 @@
 //!       "verify_per_core_rps": null,
 //!       "cold_efficiency": null,
 //!       "cold_efficiency_cpu": null,
+//!       "cold_ceiling_cpu": null,
 //!       "store_bytes_per_credential": 251.3,
 //!       "store_bytes_per_login": 251.3,
 //!       "store_bytes_per_refresh": null,
@@ -90,6 +92,7 @@
 //!       "verify_per_core_rps": 27839.0,
 //!       "cold_efficiency": 0.517,
 //!       "cold_efficiency_cpu": 0.688,
+//!       "cold_ceiling_cpu": 0.771,
 //!       "store_bytes_per_credential": 0.0,
 //!       "store_bytes_per_login": 412.0,
 //!       "store_bytes_per_refresh": 96.2,
@@ -173,7 +176,11 @@
 //!   of keep-alive connections, each with one request in flight; `modes` in the order of the
 //!   first turn (each later turn starts one mode later);
 //!   `server_threads` and `loadgen_threads` are the worker threads of the server's and the
-//!   load generator's tokio runtimes (`server_threads` is `null` for `url`); `build` is
+//!   load generator's tokio runtimes (`server_threads` is `null` for `url`);
+//!   `loadgen_batch` (added within `/2`; `false` in reports written before it existed):
+//!   whether the load generator's threads ran under `SCHED_BATCH`, so that their wake-ups
+//!   never preempted the server (see `bench/yielding.rs`; with `false`, per-request server
+//!   CPU times include such preemptions and run higher, most in the cold modes); `build` is
 //!   `release` or `debug` (debug numbers are not worth comparing).
 //! - `baseline`: the mode every `ratio_to_baseline` divides by; always `healthz`.
 //!
@@ -236,7 +243,16 @@
 //!   measured seconds) requests/s, and this is `rps` over that. Equivalently, the signature
 //!   check's CPU time over the server's CPU time per request, so 1.0 would mean the server
 //!   does nothing but verify. It still includes what sharing costs the server (waking the
-//!   load generator's threads, being preempted by them), so it is a lower bound too.
+//!   load generator's threads; preemptions by them too where `config.loadgen_batch` is
+//!   `false`), so it is a lower bound too.
+//! - `cold_ceiling_cpu` (added within `/2`; cold JWT modes, in-process, else `null`): c ÷ (c +
+//!   the baseline's `server_cpu_us_per_request`), where c = 10⁶ ÷ `verify_per_core_rps` is
+//!   the signature check's CPU time in µs: the `cold_efficiency_cpu` of a server whose cold
+//!   request cost it nothing beyond the signature check and what a `/healthz` request costs
+//!   it. No server can do better in this harness — a cold request is a larger HTTP exchange
+//!   than `/healthz`'s, and arrives at a lower rate, so fewer requests share each wake-up —
+//!   so where this is below the issue's 0.80, that target is out of reach on the machine, and
+//!   `cold_efficiency_cpu` ÷ this says how close the server came.
 //!
 //! - `store_bytes_per_credential` (`/2`): bytes the server's store keeps for the credential
 //!   this mode presents, from `footprint` (measured, not estimated): a session mode's
@@ -513,6 +529,8 @@ pub struct RunConfig {
     pub modes: Vec<String>,
     pub server_threads: Option<usize>,
     pub loadgen_threads: usize,
+    #[serde(default)]
+    pub loadgen_batch: bool,
     pub build: String,
 }
 
@@ -544,6 +562,8 @@ pub struct ModeReport {
     #[serde(default)]
     pub cold_efficiency_cpu: Option<f64>,
     #[serde(default)]
+    pub cold_ceiling_cpu: Option<f64>,
+    #[serde(default)]
     pub store_bytes_per_credential: Option<f64>,
     #[serde(default)]
     pub store_bytes_per_login: Option<f64>,
@@ -557,6 +577,14 @@ pub struct ModeReport {
     pub revocation: Option<RevocationReport>,
 }
 
+/// What the other modes are compared with: the baseline's rate and its server CPU time per
+/// request (in-process only).
+#[derive(Debug, Clone, Copy, Default)]
+struct Baseline {
+    rps: Option<f64>,
+    server_us: Option<f64>,
+}
+
 /// `x` rounded to `places` decimals, so the JSON stays readable.
 pub fn round(x: f64, places: i32) -> f64 {
     let scale = 10f64.powi(places);
@@ -567,7 +595,7 @@ impl ModeReport {
     fn new(
         mode: Mode,
         m: &Measured,
-        baseline_rps: Option<f64>,
+        baseline: Baseline,
         cores: usize,
         server_threads: Option<usize>,
     ) -> Self {
@@ -579,10 +607,7 @@ impl ModeReport {
         let local_cpu = m.cpu.filter(|_| !m.remote);
         let verify = m.verify_per_core_rps.filter(|v| *v > 0.0 && !m.remote);
         let cold_verify = verify.filter(|_| mode.is_cold());
-        let server_us = local_cpu
-            .filter(|_| m.requests > 0)
-            .map(|c| c.rest().as_secs_f64() * 1e6 / m.requests as f64)
-            .filter(|us| *us > 0.0);
+        let server_us = m.server_us();
         Self {
             name: mode.name().to_owned(),
             path: mode.path().to_owned(),
@@ -596,7 +621,7 @@ impl ModeReport {
             mean_us: round(h.mean(), 1),
             errors: m.errors_total(),
             error_kinds: m.errors.clone(),
-            ratio_to_baseline: baseline_rps.filter(|b| *b > 0.0).map(|b| round(rps / b, 4)),
+            ratio_to_baseline: baseline.rps.filter(|b| *b > 0.0).map(|b| round(rps / b, 4)),
             credential_bytes: m.credential_bytes,
             cpu_us_per_request: local_cpu.and_then(|c| per_request(c.process)),
             server_cpu_us_per_request: local_cpu.and_then(|c| per_request(c.rest())),
@@ -612,6 +637,10 @@ impl ModeReport {
             cold_efficiency_cpu: cold_verify
                 .zip(server_us)
                 .map(|(v, us)| round(1e6 / (us * v), 3)),
+            cold_ceiling_cpu: cold_verify.zip(baseline.server_us).map(|(v, http_us)| {
+                let check_us = 1e6 / v;
+                round(check_us / (check_us + http_us), 3)
+            }),
             store_bytes_per_credential: None,
             store_bytes_per_login: None,
             store_bytes_per_refresh: None,
@@ -657,14 +686,17 @@ impl Report {
         results: &[(Mode, Measured)],
         phases: Phases,
     ) -> Self {
-        let baseline_rps = results
+        let baseline = results
             .iter()
             .find(|(mode, _)| *mode == Mode::BASELINE)
-            .map(|(_, m)| m.rps());
+            .map_or(Baseline::default(), |(_, m)| Baseline {
+                rps: Some(m.rps()),
+                server_us: m.server_us(),
+            });
         let modes = results
             .iter()
             .map(|(mode, m)| {
-                ModeReport::new(*mode, m, baseline_rps, machine.cores, config.server_threads)
+                ModeReport::new(*mode, m, baseline, machine.cores, config.server_threads)
                     .with_footprint(*mode, &phases.footprint, m.remote)
             })
             .collect();
@@ -786,6 +818,7 @@ impl Report {
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}/s")),
                 share(m.cold_efficiency),
                 share(m.cold_efficiency_cpu),
+                share(m.cold_ceiling_cpu),
             ]);
         }
         rows
@@ -830,8 +863,20 @@ impl Report {
                  share of what the signature check alone allows (target ≥ 0.80); in-process \
                  the server shares those cores with the load generator, so this understates \
                  it. COLD EFF CPU: the signature check's CPU time ÷ SERVER (CPU per request): \
-                 the same share, measured against the CPU time the server actually got."
+                 the same share, measured against the CPU time the server actually got. \
+                 CEILING: the most COLD EFF CPU any server could show here, the signature \
+                 check's CPU time ÷ (that + {baseline}'s SERVER): a cold request is a larger \
+                 HTTP exchange than {baseline}'s, so it cannot cost the server less.",
+                baseline = self.baseline
             ));
+        }
+        if self.config.url.is_none() && !self.config.loadgen_batch {
+            notes.push(
+                "DEFAULT SCHEDULING: the load generator's threads could not be set to \
+                 SCHED_BATCH, so their wake-ups preempted the server mid-request; SERVER \
+                 includes that, most in the cold modes (see bench/yielding.rs)."
+                    .to_owned(),
+            );
         }
         let starved: Vec<String> = self
             .modes
@@ -1206,7 +1251,7 @@ fn millis_text(ms: f64) -> String {
 /// Below this share of the cores' time, a mode's req/s is flagged as understated.
 const STARVED: f64 = 0.85;
 
-const COLUMNS: usize = 14;
+const COLUMNS: usize = 15;
 const HEADER: [&str; COLUMNS] = [
     "MODE",
     "REQ/S",
@@ -1222,6 +1267,7 @@ const HEADER: [&str; COLUMNS] = [
     "VERIFY/CORE",
     "COLD EFF",
     "COLD EFF CPU",
+    "CEILING",
 ];
 
 /// `850µs`, `1.25ms`, `12.5ms`, `125ms`, `1.25s`.
@@ -1274,6 +1320,7 @@ mod tests {
             verify_per_core_rps: None,
             cold_efficiency: None,
             cold_efficiency_cpu: None,
+            cold_ceiling_cpu: None,
             store_bytes_per_credential: None,
             store_bytes_per_login: None,
             store_bytes_per_refresh: None,
@@ -1305,6 +1352,7 @@ mod tests {
                 modes: vec!["healthz".into(), "session-sqlite".into()],
                 server_threads: Some(2),
                 loadgen_threads: 2,
+                loadgen_batch: true,
                 build: "release".into(),
             },
             baseline: "healthz".into(),
@@ -1321,6 +1369,20 @@ mod tests {
             login_flood: None,
             footprint: Vec::new(),
         }
+    }
+
+    #[test]
+    fn a_load_generator_that_could_not_yield_is_flagged() {
+        assert!(!report().table().contains("DEFAULT SCHEDULING"));
+        let mut r = report();
+        r.config.loadgen_batch = false;
+        assert!(
+            r.table()
+                .contains("DEFAULT SCHEDULING: the load generator's threads could not be set")
+        );
+        // Against another process's server there is nothing to preempt in this process.
+        r.config.url = Some("http://127.0.0.1:8080".into());
+        assert!(!r.table().contains("DEFAULT SCHEDULING"));
     }
 
     #[test]
@@ -1356,7 +1418,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            sqlite.ends_with("18.5µs            -         -             -"),
+            sqlite.ends_with("18.5µs            -         -             -        -"),
             "{text}"
         );
         assert!(
@@ -1402,6 +1464,73 @@ mod tests {
         assert!(sqlite.contains(" - "), "unknown CPU shows as -: {sqlite}");
     }
 
+    /// What the load generator would have measured: `requests` in 10 s, with this much
+    /// CPU time of the whole process and of the load generator's threads.
+    fn measured(requests: u64, process_ms: u64, loadgen_ms: u64) -> Measured {
+        Measured {
+            requests,
+            window: std::time::Duration::from_secs(10),
+            errors: BTreeMap::new(),
+            histogram: hdrhistogram::Histogram::new_with_bounds(1, 60_000_000, 3).unwrap(),
+            credential_bytes: 0,
+            verify_per_core_rps: None,
+            cpu: Some(super::super::cpu::CpuTimes {
+                process: std::time::Duration::from_millis(process_ms),
+                loadgen: std::time::Duration::from_millis(loadgen_ms),
+            }),
+            remote: false,
+            login: None,
+            refresh: None,
+            revocation: None,
+        }
+    }
+
+    #[test]
+    fn the_cold_ceiling_is_the_check_plus_what_healthz_costs_the_server() {
+        // healthz: 12 µs of server CPU per request; the check alone: 25 000/s, 40 µs.
+        let healthz = measured(1_000_000, 20_000, 8_000);
+        let mut cold = measured(200_000, 14_000, 3_000);
+        cold.verify_per_core_rps = Some(25_000.0);
+        let mut warm = measured(900_000, 20_000, 8_000);
+        warm.verify_per_core_rps = Some(25_000.0);
+        let r = Report::new(
+            "2026-12-05T00:00:00Z".into(),
+            report().machine,
+            report().config,
+            &[
+                (Mode::BASELINE, healthz),
+                (Mode::JwtEddsa, warm),
+                (Mode::JwtEddsaCold, cold),
+            ],
+            Phases::default(),
+        );
+        let cold = &r.modes[2];
+        assert_eq!(cold.server_cpu_us_per_request, Some(55.0));
+        // 40 µs of 55: the server did 15 µs besides the check; 40 / (40 + 12) is the most.
+        assert_eq!(cold.cold_efficiency_cpu, Some(0.727));
+        assert_eq!(cold.cold_ceiling_cpu, Some(0.769));
+        assert_eq!(r.modes[1].cold_ceiling_cpu, None, "warm modes have none");
+        assert_eq!(r.modes[0].cold_ceiling_cpu, None);
+
+        // Without the baseline's CPU time (another process's server) there is no ceiling.
+        let mut remote = measured(200_000, 14_000, 3_000);
+        remote.verify_per_core_rps = Some(25_000.0);
+        let mut remote_healthz = measured(1_000_000, 20_000, 8_000);
+        remote_healthz.remote = true;
+        let r = Report::new(
+            "2026-12-05T00:00:00Z".into(),
+            report().machine,
+            report().config,
+            &[
+                (Mode::BASELINE, remote_healthz),
+                (Mode::JwtEddsaCold, remote),
+            ],
+            Phases::default(),
+        );
+        assert_eq!(r.modes[1].cold_efficiency_cpu, Some(0.727));
+        assert_eq!(r.modes[1].cold_ceiling_cpu, None);
+    }
+
     #[test]
     fn jwt_modes_show_the_signature_check_alone_and_cold_efficiency() {
         let mut r = report();
@@ -1417,6 +1546,7 @@ mod tests {
             verify_per_core_rps: Some(16_230.0),
             cold_efficiency: Some(0.744),
             cold_efficiency_cpu: Some(0.8341),
+            cold_ceiling_cpu: Some(0.8772),
             ..mode("jwt-eddsa-cold", 24_152.0, 0.39, 0)
         });
         let text = r.table();
@@ -1429,10 +1559,18 @@ mod tests {
         let (warm, cold) = (row("jwt-eddsa "), row("jwt-eddsa-cold "));
         assert_eq!(end(header, "VERIFY/CORE"), end(warm, "16230/s"), "{text}");
         assert_eq!(end(header, "VERIFY/CORE"), end(cold, "16230/s"), "{text}");
-        assert!(warm.ends_with("16230/s         -             -"), "{text}");
+        assert!(
+            warm.ends_with("16230/s         -             -        -"),
+            "{text}"
+        );
         let first_end = header.find("COLD EFF").unwrap() + "COLD EFF".len();
         assert_eq!(first_end, end(cold, "0.74"), "{text}");
         assert_eq!(end(header, "COLD EFF CPU"), end(cold, "0.83"), "{text}");
+        assert_eq!(end(header, "CEILING"), end(cold, "0.88"), "{text}");
+        assert!(
+            text.contains("CEILING: the most COLD EFF CPU any server could show here"),
+            "{text}"
+        );
         assert!(
             text.contains("VERIFY/CORE: the signature check alone"),
             "{text}"
@@ -1452,6 +1590,7 @@ mod tests {
         assert_eq!(cold["verify_per_core_rps"], 16_230.0);
         assert_eq!(cold["cold_efficiency"], 0.744);
         assert_eq!(cold["cold_efficiency_cpu"], 0.8341);
+        assert_eq!(cold["cold_ceiling_cpu"], 0.8772);
         assert!(json["modes"][2]["cold_efficiency"].is_null());
     }
 
@@ -1465,6 +1604,7 @@ mod tests {
                 "verify_per_core_rps",
                 "cold_efficiency",
                 "cold_efficiency_cpu",
+                "cold_ceiling_cpu",
                 "store_bytes_per_credential",
                 "store_bytes_per_login",
                 "store_bytes_per_refresh",
@@ -1935,6 +2075,7 @@ mod tests {
                 "verify_per_core_rps",
                 "cold_efficiency",
                 "cold_efficiency_cpu",
+                "cold_ceiling_cpu",
             ] {
                 assert!(m.get(field).is_some(), "{field} missing in {m}");
             }
