@@ -1163,7 +1163,7 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "- target: {}{}; runtime threads: server {}, load generator {}",
+            "- target: {}{}; runtime threads: server {}, load generator {} ({})",
             c.target,
             c.url
                 .as_deref()
@@ -1171,7 +1171,12 @@ impl Report {
                 .unwrap_or_default(),
             c.server_threads
                 .map_or_else(|| "-".to_owned(), |n| n.to_string()),
-            c.loadgen_threads
+            c.loadgen_threads,
+            if c.loadgen_batch {
+                "SCHED_BATCH"
+            } else {
+                "default scheduling"
+            },
         );
         let _ = writeln!(
             out,
@@ -2041,6 +2046,12 @@ mod tests {
         assert!(md.starts_with("# tessera bench\n"), "{md}");
         assert!(
             md.contains("- machine: 2 logical cores, linux x86_64, Test CPU\n"),
+            "{md}"
+        );
+        assert!(
+            md.contains(
+                "- target: in-process; runtime threads: server 2, load generator 2 (SCHED_BATCH)\n"
+            ),
             "{md}"
         );
         assert!(md.contains("| MODE | REQ/S |"), "{md}");
