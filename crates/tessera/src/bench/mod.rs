@@ -675,10 +675,11 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn runtime(name: &str) -> anyhow::Result<Runtime> {
+/// A runtime whose threads are named `name`; each runs `on_start` first, if given.
+fn runtime(name: &str, on_start: Option<fn()>) -> anyhow::Result<Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    if name == LOADGEN_THREAD {
-        builder.on_thread_start(yielding::yield_to_server);
+    if let Some(f) = on_start {
+        builder.on_thread_start(f);
     }
     builder
         .thread_name(name)
@@ -702,14 +703,15 @@ struct Server {
 /// Starts what is needed, runs every mode, and builds the report. Blocks.
 fn measure(plan: &Plan) -> anyhow::Result<Report> {
     let started_at = report::now_rfc3339();
-    let loadgen = runtime(LOADGEN_THREAD)?;
+    // The load generator yields to the server it measures (see `yielding`).
+    let loadgen = runtime(LOADGEN_THREAD, Some(yielding::yield_to_server))?;
     let outcome = match &plan.target {
         Target::InProcess => {
             let dir = tempfile::Builder::new()
                 .prefix("tessera-bench-")
                 .tempdir()
                 .context("could not create a temporary directory for the databases")?;
-            let servers = runtime(SERVER_THREAD)?;
+            let servers = runtime(SERVER_THREAD, None)?;
             let modes = plan.modes(&Offer::everything(), "the in-process server");
             let outcome = modes.and_then(|modes| {
                 // The stores' footprint first, while nothing else runs.

@@ -1493,6 +1493,18 @@ mod tests {
         }
     }
 
+    /// The report of a run that measured `results`, with the test machine and config.
+    fn report_of(results: &[(Mode, Measured)]) -> Report {
+        let r = report();
+        Report::new(
+            "2026-12-05T00:00:00Z".into(),
+            r.machine,
+            r.config,
+            results,
+            Phases::default(),
+        )
+    }
+
     #[test]
     fn the_cold_ceiling_is_the_check_plus_what_healthz_costs_the_server() {
         // healthz: 12 µs of server CPU per request; the check alone: 25 000/s, 40 µs.
@@ -1501,17 +1513,11 @@ mod tests {
         cold.verify_per_core_rps = Some(25_000.0);
         let mut warm = measured(900_000, 20_000, 8_000);
         warm.verify_per_core_rps = Some(25_000.0);
-        let r = Report::new(
-            "2026-12-05T00:00:00Z".into(),
-            report().machine,
-            report().config,
-            &[
-                (Mode::BASELINE, healthz),
-                (Mode::JwtEddsa, warm),
-                (Mode::JwtEddsaCold, cold),
-            ],
-            Phases::default(),
-        );
+        let r = report_of(&[
+            (Mode::BASELINE, healthz),
+            (Mode::JwtEddsa, warm),
+            (Mode::JwtEddsaCold, cold),
+        ]);
         let cold = &r.modes[2];
         assert_eq!(cold.server_cpu_us_per_request, Some(55.0));
         // 40 µs of 55: the server did 15 µs besides the check; 40 / (40 + 12) is the most.
@@ -1525,16 +1531,10 @@ mod tests {
         remote.verify_per_core_rps = Some(25_000.0);
         let mut remote_healthz = measured(1_000_000, 20_000, 8_000);
         remote_healthz.remote = true;
-        let r = Report::new(
-            "2026-12-05T00:00:00Z".into(),
-            report().machine,
-            report().config,
-            &[
-                (Mode::BASELINE, remote_healthz),
-                (Mode::JwtEddsaCold, remote),
-            ],
-            Phases::default(),
-        );
+        let r = report_of(&[
+            (Mode::BASELINE, remote_healthz),
+            (Mode::JwtEddsaCold, remote),
+        ]);
         assert_eq!(r.modes[1].cold_efficiency_cpu, Some(0.727));
         assert_eq!(r.modes[1].cold_ceiling_cpu, None);
     }
