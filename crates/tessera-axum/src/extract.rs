@@ -368,6 +368,7 @@ impl FromRequestParts<AppState> for Authenticated {
         let auth = match bearer(&parts.headers, state)? {
             Bearer::Known(auth) => auth,
             Bearer::Verified(verified) => Box::pin(bearer_user(state, verified)).await?,
+            Bearer::Unseen(token) => Box::pin(unseen_bearer(state, token)).await?,
             Bearer::Absent => Box::pin(authenticate(&parts.headers, state))
                 .await?
                 .ok_or_else(no_credential)?,
@@ -395,8 +396,8 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     )
 }
 
-/// What the `Authorization: Bearer` header says, after verifying its token.
-enum Bearer {
+/// What the `Authorization: Bearer` header says, as far as this node knows without waiting.
+enum Bearer<'a> {
     /// No Bearer header: the cookies decide.
     Absent,
     /// A token whose user its cache entry already knows ([`VerifiedToken::owner`]): the
@@ -404,26 +405,43 @@ enum Bearer {
     Known(Authenticated),
     /// A token that verified; its user is still to be looked up.
     Verified(Arc<VerifiedToken>),
+    /// A token this node has not verified yet: its check may wait for a batch.
+    Unseen(&'a str),
 }
 
-/// Verifies the Bearer token, if there is one. A token that fails is answered here: a Bearer
-/// header decides alone, whatever cookies came along.
-fn bearer(headers: &HeaderMap, state: &AppState) -> Result<Bearer, ApiError> {
+/// Reads the Bearer token, if there is one, and answers from the verified-token cache when it
+/// can. A token that fails is answered here: a Bearer header decides alone, whatever cookies
+/// came along.
+fn bearer<'a>(headers: &'a HeaderMap, state: &AppState) -> Result<Bearer<'a>, ApiError> {
     let Some(token) = bearer_token(headers) else {
         return Ok(Bearer::Absent);
     };
-    let verified = state
-        .tessera
-        .tokens
-        .authenticate(token)
-        .map_err(ApiError::bearer)?;
-    Ok(match verified.owner().cloned() {
+    match state.tessera.tokens.authenticate_cached(token) {
+        None => Ok(Bearer::Unseen(token)),
+        Some(verified) => Ok(verified_bearer(verified.map_err(ApiError::bearer)?)),
+    }
+}
+
+fn verified_bearer(verified: Arc<VerifiedToken>) -> Bearer<'static> {
+    match verified.owner().cloned() {
         Some(user) => Bearer::Known(Authenticated {
             user,
             credential: Credential::Bearer(verified),
         }),
         None => Bearer::Verified(verified),
-    })
+    }
+}
+
+/// The caller behind a Bearer token this node has not seen: verified (perhaps in a batch),
+/// then its user looked up.
+async fn unseen_bearer(state: &AppState, token: &str) -> Result<Authenticated, ApiError> {
+    let verified = state
+        .tessera
+        .tokens
+        .authenticate(token)
+        .await
+        .map_err(ApiError::bearer)?;
+    bearer_user(state, verified).await
 }
 
 /// The caller behind a verified Bearer token: its user, looked up.
@@ -451,9 +469,10 @@ pub async fn authenticate(
         Bearer::Absent => {}
         Bearer::Known(auth) => return Ok(Some(auth)),
         Bearer::Verified(verified) => return bearer_user(state, verified).await.map(Some),
+        Bearer::Unseen(token) => return unseen_bearer(state, token).await.map(Some),
     }
     if let Some(token) = cookie(headers, ACCESS_COOKIE)
-        && let Ok(verified) = state.tessera.tokens.authenticate(token)
+        && let Ok(verified) = state.tessera.tokens.authenticate(token).await
         && let Some(user) = token_user(state, &verified).await?
     {
         return Ok(Some(Authenticated {

@@ -17,7 +17,10 @@ use time::{Duration, OffsetDateTime};
 
 use crate::clock::{self, Clock};
 use crate::id::{FamilyId, UserId};
-use crate::key::{Algorithm, Jwks, KeyEntry, KeyPair, KeyRing, KeyState, Transition};
+use crate::key::{
+    Algorithm, BatchStats, DEFAULT_MAX_BATCH, Jwks, KeyEntry, KeyPair, KeyRing, KeyState,
+    SignatureBatcher, Transition,
+};
 use crate::refresh::{
     REFRESH_SECRET_NAME, RefreshFamily, RefreshTokenUse, SERVER_SECRET_BYTES, successor_token,
 };
@@ -53,6 +56,9 @@ pub struct JwtPolicy {
     pub leeway: Duration,
     /// Most verified tokens a node remembers. Zero disables the cache.
     pub cache_capacity: usize,
+    /// Most Ed25519 signatures of concurrent requests checked as one batch; 0 or 1 checks
+    /// each alone (see [`SignatureBatcher`]).
+    pub verify_batch: usize,
     /// How long ended refresh families are kept so their old tokens still count as reuse.
     #[serde(with = "crate::duration_serde")]
     pub family_retention: Duration,
@@ -69,6 +75,7 @@ impl Default for JwtPolicy {
             reuse_grace: Duration::seconds(10),
             leeway: Duration::seconds(30),
             cache_capacity: 100_000,
+            verify_batch: DEFAULT_MAX_BATCH,
             family_retention: Duration::days(7),
         }
     }
@@ -113,6 +120,7 @@ pub struct Tokens {
     /// This node's copy of the revocations.
     pub revocations: RevocationList,
     cache: VerifiedCache,
+    batcher: SignatureBatcher,
 }
 
 impl Tokens {
@@ -132,6 +140,7 @@ impl Tokens {
         let tokens = Self {
             revocations: RevocationList::new(store.clone()),
             cache: VerifiedCache::new(policy.cache_capacity),
+            batcher: SignatureBatcher::new(policy.verify_batch),
             ring: RwLock::new(Arc::new(KeyRing::empty())),
             store,
             clock,
@@ -152,6 +161,11 @@ impl Tokens {
     /// The current key ring.
     pub fn ring(&self) -> Arc<KeyRing> {
         self.ring.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// What this node's signature batches have done so far (see [`SignatureBatcher`]).
+    pub fn batch_stats(&self) -> BatchStats {
+        self.batcher.stats()
     }
 
     /// The public keys that may have live tokens (RFC 7517).
@@ -451,30 +465,63 @@ impl Tokens {
     // ---- checking ----
 
     /// Verifies an access token and checks it is not revoked. Pure CPU and memory: no store.
-    pub fn authenticate(&self, token: &str) -> Result<Arc<VerifiedToken>> {
-        // Seconds only: a cached token needs no calendar date (see `Clock::unix_now`).
-        let unix_now = self.clock.unix_now();
+    /// A token this node has not seen waits for its signature's batch (Ed25519; see
+    /// [`SignatureBatcher`]); one it has is answered by [`Self::authenticate_cached`].
+    pub async fn authenticate(&self, token: &str) -> Result<Arc<VerifiedToken>> {
         // Read before the check: if it has not moved since the token last passed, nothing
         // revoked since can cover it (see `RevocationList::generation`).
         let generation = self.revocations.generation();
-        let verified = match self.cache.get(token) {
-            Some(v) => {
-                if v.is_expired(unix_now, self.policy.leeway.whole_seconds()) {
-                    self.cache.remove(token);
-                    return Err(Error::InvalidToken(TokenError::Expired));
-                }
-                v
-            }
-            None => {
-                let claims = self
-                    .verifier
-                    .verify(self.ring().as_ref(), token, clock::from_unix(unix_now))
-                    .map_err(Error::InvalidToken)?;
-                let v = Arc::new(VerifiedToken::new(claims));
-                self.cache.insert(token, &v);
-                v
-            }
-        };
+        // Seconds only: a cached token needs no calendar date (see `Clock::unix_now`).
+        let unix_now = self.clock.unix_now();
+        if let Some(cached) = self.cached(token, generation, unix_now) {
+            return cached;
+        }
+        let ring = self.ring();
+        let claims = self
+            .verifier
+            .verify_batched(
+                ring.as_ref(),
+                token,
+                clock::from_unix(unix_now),
+                &self.batcher,
+            )
+            .await
+            .map_err(Error::InvalidToken)?;
+        let verified = Arc::new(VerifiedToken::new(claims));
+        self.cache.insert(token, &verified);
+        self.unrevoked(verified, generation, unix_now)
+    }
+
+    /// [`Self::authenticate`] for a token this node has verified before and still remembers;
+    /// `None` for any other (which then needs [`Self::authenticate`]). Needs no future, so
+    /// callers can keep the common case off the async path.
+    pub fn authenticate_cached(&self, token: &str) -> Option<Result<Arc<VerifiedToken>>> {
+        let generation = self.revocations.generation();
+        self.cached(token, generation, self.clock.unix_now())
+    }
+
+    fn cached(
+        &self,
+        token: &str,
+        generation: u64,
+        unix_now: i64,
+    ) -> Option<Result<Arc<VerifiedToken>>> {
+        let verified = self.cache.get(token)?;
+        if verified.is_expired(unix_now, self.policy.leeway.whole_seconds()) {
+            self.cache.remove(token);
+            return Some(Err(Error::InvalidToken(TokenError::Expired)));
+        }
+        Some(self.unrevoked(verified, generation, unix_now))
+    }
+
+    /// The revocation check, skipped when the token passed it at `generation` (read before
+    /// the token was verified or found).
+    fn unrevoked(
+        &self,
+        verified: Arc<VerifiedToken>,
+        generation: u64,
+        unix_now: i64,
+    ) -> Result<Arc<VerifiedToken>> {
         if !verified.checked_at(generation) {
             let now = clock::from_unix(unix_now);
             if self.revocations.check(verified.claims(), now).is_some() {
@@ -496,7 +543,7 @@ impl Tokens {
                 .filter(|r| r.is_current() && r.family.is_live(now))
                 .map(|r| Introspected::Refresh(r.family)));
         }
-        match self.authenticate(token) {
+        match self.authenticate(token).await {
             Ok(verified) => Ok(Some(Introspected::Access(verified.claims().clone()))),
             Err(Error::InvalidToken(_) | Error::TokenRevoked) => Ok(None),
             Err(e) => Err(e),

@@ -10,7 +10,9 @@
 //! 4. key: the `kid` is looked up in the caller's keys ([`KeyResolver`]); absent or unknown →
 //!    [`TokenError::UnknownKey`], whatever characters it holds (it is only ever compared);
 //! 5. algorithm: the header's `alg` must equal the key's pinned algorithm exactly;
-//! 6. signature, with that key and its algorithm, by aws-lc-rs on the key parsed at load time;
+//! 6. signature, with that key and its algorithm, by aws-lc-rs on the key parsed at load time
+//!    ([`Verifier::verify_batched`]: Ed25519 signatures in a batch with concurrent requests',
+//!    same verdicts; see [`SignatureBatcher`]);
 //! 7. only then the claims: `iss`, `aud`, `exp`, `nbf`, `iat` (not in the future), with leeway.
 //!
 //! No JWT library decides anything here: a `decode`/`Validation` such as jsonwebtoken's reads
@@ -28,7 +30,7 @@ use serde_json::{Map, Value};
 use time::{Duration, OffsetDateTime};
 
 use crate::ErrorCode;
-use crate::key::{KeyPair, KeyResolver, KeyRing, VerificationKey};
+use crate::key::{KeyPair, KeyResolver, KeyRing, SignatureBatcher, VerificationKey};
 
 /// Tokens longer than this are refused without being read (DESIGN: token 8 KiB).
 pub const MAX_TOKEN_BYTES: usize = 8192;
@@ -316,17 +318,57 @@ fn parse_compact(token: &str) -> Result<Compact<'_>, TokenError> {
     })
 }
 
+/// A compact JWS read as far as its signature: algorithm pinned to the key, signature decoded;
+/// nothing verified yet.
+struct Signed<'a> {
+    key: &'a VerificationKey,
+    signing_input: &'a str,
+    signature: Vec<u8>,
+    payload: &'a str,
+}
+
+impl<'a> Signed<'a> {
+    /// Checks the algorithm pin and decodes the signature.
+    fn read(key: &'a VerificationKey, jws: Compact<'a>) -> Result<Self, TokenError> {
+        if jws.header.alg != key.algorithm().as_str() {
+            return Err(TokenError::Rejected("alg does not match the key"));
+        }
+        let signature = b64(jws.signature, "signature is not base64url")?;
+        if signature.is_empty() {
+            return Err(TokenError::Malformed("no signature"));
+        }
+        Ok(Self {
+            key,
+            signing_input: jws.signing_input,
+            signature,
+            payload: jws.payload,
+        })
+    }
+
+    /// The signature check, alone.
+    fn check(&self) -> Result<(), TokenError> {
+        self.key
+            .verify_detached(self.signing_input.as_bytes(), &self.signature)
+    }
+
+    /// The signature check, in a batch with other requests' when the key is Ed25519.
+    async fn check_batched(&self, batcher: &SignatureBatcher) -> Result<(), TokenError> {
+        batcher
+            .verify(self.key, self.signing_input.as_bytes(), &self.signature)
+            .await
+    }
+
+    /// The payload's bytes; only once the signature is checked.
+    fn payload(&self) -> Result<Vec<u8>, TokenError> {
+        b64(self.payload, "payload is not base64url")
+    }
+}
+
 /// Checks the algorithm pin and the signature, then decodes the payload.
-fn verify_compact(key: &VerificationKey, jws: &Compact<'_>) -> Result<Vec<u8>, TokenError> {
-    if jws.header.alg != key.algorithm().as_str() {
-        return Err(TokenError::Rejected("alg does not match the key"));
-    }
-    let signature = b64(jws.signature, "signature is not base64url")?;
-    if signature.is_empty() {
-        return Err(TokenError::Malformed("no signature"));
-    }
-    key.verify_detached(jws.signing_input.as_bytes(), &signature)?;
-    b64(jws.payload, "payload is not base64url")
+fn verify_compact(key: &VerificationKey, jws: Compact<'_>) -> Result<Vec<u8>, TokenError> {
+    let signed = Signed::read(key, jws)?;
+    signed.check()?;
+    signed.payload()
 }
 
 /// The signature path on its own: checks a compact JWS against one key and returns the
@@ -344,7 +386,7 @@ pub fn verify_signature(key: &VerificationKey, token: &str) -> Result<Vec<u8>, T
     {
         return Err(TokenError::UnknownKey);
     }
-    verify_compact(key, &jws)
+    verify_compact(key, jws)
 }
 
 /// [`verify_signature`] against a set of keys: the header must name a `kid` that `keys`
@@ -360,7 +402,7 @@ pub fn verify_signature_in<K: KeyResolver + ?Sized>(
         .as_deref()
         .and_then(|kid| keys.verification_key(kid))
         .ok_or(TokenError::UnknownKey)?;
-    verify_compact(key, &jws)
+    verify_compact(key, jws)
 }
 
 /// The strict access-token verifier. Build it once from configuration.
@@ -401,6 +443,31 @@ impl Verifier {
         token: &str,
         now: OffsetDateTime,
     ) -> Result<AccessClaims, TokenError> {
+        let signed = self.read(keys, token)?;
+        signed.check()?;
+        self.accept(&signed, now)
+    }
+
+    /// [`Self::verify`], with an Ed25519 signature checked in a batch with other requests'
+    /// (see [`SignatureBatcher`]): the same checks in the same order, the same verdicts.
+    pub async fn verify_batched<K: KeyResolver + Sync + ?Sized>(
+        &self,
+        keys: &K,
+        token: &str,
+        now: OffsetDateTime,
+        batcher: &SignatureBatcher,
+    ) -> Result<AccessClaims, TokenError> {
+        let signed = self.read(keys, token)?;
+        signed.check_batched(batcher).await?;
+        self.accept(&signed, now)
+    }
+
+    /// Steps 1 to 5 (module docs): size, shape, header, key, algorithm.
+    fn read<'a, K: KeyResolver + ?Sized>(
+        &self,
+        keys: &'a K,
+        token: &'a str,
+    ) -> Result<Signed<'a>, TokenError> {
         if token.len() > self.max_token_bytes {
             return Err(TokenError::TooLarge);
         }
@@ -420,8 +487,12 @@ impl Verifier {
             .as_deref()
             .and_then(|kid| keys.verification_key(kid))
             .ok_or(TokenError::UnknownKey)?;
-        let payload = verify_compact(key, &jws)?;
-        let claims: AccessClaims = serde_json::from_slice(&payload)
+        Signed::read(key, jws)
+    }
+
+    /// Step 7, once the signature is checked: the claims.
+    fn accept(&self, signed: &Signed<'_>, now: OffsetDateTime) -> Result<AccessClaims, TokenError> {
+        let claims: AccessClaims = serde_json::from_slice(&signed.payload()?)
             .map_err(|_| TokenError::Malformed("claims are not access-token claims"))?;
         self.check_claims(&claims, now)?;
         Ok(claims)

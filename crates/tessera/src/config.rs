@@ -28,6 +28,9 @@ use time::Duration;
 pub const DEFAULT_FILE: &str = "tessera.toml";
 /// Prefix of the environment variables that configure Tessera.
 pub const ENV_PREFIX: &str = "TESSERA_";
+/// Largest `jwt.verify_batch`: beyond about 16 a batch costs no less per signature, and every
+/// request in it waits for the whole batch.
+pub const MAX_VERIFY_BATCH: usize = 64;
 
 /// Everything `tessera serve` can be told. Field names are part of the interface (DESIGN.md,
 /// "Configuration names"): tests, docs and deployments rely on them.
@@ -139,6 +142,9 @@ pub struct JwtConfig {
     /// Clock skew tolerated when checking `exp` and `iat`.
     #[serde(with = "duration_serde")]
     pub leeway: Duration,
+    /// Most Ed25519 signatures of concurrent requests checked as one batch; 1 checks each
+    /// alone.
+    pub verify_batch: usize,
 }
 
 impl Default for JwtConfig {
@@ -151,6 +157,7 @@ impl Default for JwtConfig {
             refresh_ttl: Duration::days(30),
             reuse_grace: Duration::seconds(10),
             leeway: Duration::seconds(30),
+            verify_batch: tessera_core::key::DEFAULT_MAX_BATCH,
         }
     }
 }
@@ -395,6 +402,15 @@ impl Config {
         if j.leeway >= j.access_ttl {
             return Err(("jwt.leeway", "must be shorter than jwt.access_ttl".into()));
         }
+        if !(1..=MAX_VERIFY_BATCH).contains(&j.verify_batch) {
+            return Err((
+                "jwt.verify_batch",
+                format!(
+                    "must be from 1 (each signature alone) to {MAX_VERIFY_BATCH}: a batch's \
+                     requests all wait for its last signature"
+                ),
+            ));
+        }
         Ok(())
     }
 
@@ -435,6 +451,7 @@ impl Config {
             refresh_ttl: j.refresh_ttl,
             reuse_grace: j.reuse_grace,
             leeway: j.leeway,
+            verify_batch: j.verify_batch,
             ..JwtPolicy::default()
         }
     }
@@ -749,6 +766,7 @@ mod tests {
             assert_eq!(c.jwt.refresh_ttl, Duration::days(30));
             assert_eq!(c.jwt.reuse_grace, Duration::seconds(10));
             assert_eq!(c.jwt.leeway, Duration::seconds(30));
+            assert_eq!(c.jwt.verify_batch, 16);
             assert_eq!(c.log_format, LogFormat::Text);
             assert!(!c.secure_cookies());
             assert_eq!(c.to_core(), TesseraConfig::default());
@@ -812,6 +830,7 @@ mod tests {
             jail.set_env("TESSERA_LIMITS__WINDOW", "900s");
             jail.set_env("TESSERA_JWT__REFRESH_TTL", "7d");
             jail.set_env("TESSERA_JWT__ALGORITHM", "ES256");
+            jail.set_env("TESSERA_JWT__VERIFY_BATCH", "1");
             jail.set_env("TESSERA_PASSWORD__MEMORY_KIB", "4096");
             jail.set_env("TESSERA_INTROSPECTION_SECRET", "12345");
             jail.set_env("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7");
@@ -823,6 +842,8 @@ mod tests {
             assert_eq!(c.limits.window, Duration::minutes(15));
             assert_eq!(c.jwt.refresh_ttl, Duration::days(7));
             assert_eq!(c.jwt.algorithm, JwtAlgorithm::Es256);
+            assert_eq!(c.jwt.verify_batch, 1);
+            assert_eq!(c.jwt_policy().verify_batch, 1);
             assert_eq!(c.password.memory_kib, 4096);
             assert_eq!(
                 c.introspection_secret.as_ref().map(Secret::expose),
@@ -1037,6 +1058,8 @@ mod tests {
             ("TESSERA_LIMITS__PER_ADDRESS", "-1", "limits.per_address"),
             ("TESSERA_JWT__ALGORITHM", "none", "jwt.algorithm"),
             ("TESSERA_JWT__REFRESH_TTL", "1m", "jwt.refresh_ttl"),
+            ("TESSERA_JWT__VERIFY_BATCH", "0", "jwt.verify_batch"),
+            ("TESSERA_JWT__VERIFY_BATCH", "1000", "jwt.verify_batch"),
             ("TESSERA_INTROSPECTION_SECRET", "", "introspection_secret"),
         ];
         for (var, value, key) in cases {

@@ -113,6 +113,121 @@ async fn me_and_verify_accept_a_bearer_token() {
     assert_eq!(res.status, StatusCode::OK);
 }
 
+/// `n` fresh access tokens for `user`, signed with the app's active key; every one that `bad`
+/// picks carries another token's signature.
+fn fresh_tokens(app: &TestApp, user: &str, n: usize, bad: impl Fn(usize) -> bool) -> Vec<String> {
+    let policy = app.tessera.tokens.policy();
+    let ring = app.tessera.tokens.ring();
+    let sign = || {
+        let claims = tessera_core::token::AccessClaims::new(
+            policy.issuer.clone(),
+            user,
+            policy.audience.clone(),
+            tessera_core::clock::Clock::now(app.clock.as_ref()),
+            Duration::minutes(5),
+        )
+        .unwrap();
+        tessera_core::token::sign(&ring, &claims).unwrap()
+    };
+    (0..n)
+        .map(|i| {
+            let token = sign();
+            if bad(i) {
+                let (input, _) = token.rsplit_once('.').unwrap();
+                let other = sign();
+                format!("{input}.{}", other.rsplit_once('.').unwrap().1)
+            } else {
+                token
+            }
+        })
+        .collect()
+}
+
+/// `GET /v1/me` with each token at once, each on its own task; the statuses, in order.
+async fn me_all(app: &Arc<TestApp>, tokens: &[String]) -> Vec<StatusCode> {
+    let mut tasks = Vec::new();
+    for token in tokens {
+        let (app, token) = (app.clone(), token.clone());
+        tasks.push(tokio::spawn(async move {
+            app.get("/v1/me").bearer(&token).send().await.status
+        }));
+    }
+    let mut statuses = Vec::new();
+    for task in tasks {
+        statuses.push(task.await.unwrap());
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn fresh_tokens_arriving_together_are_verified_in_batches_with_the_same_verdicts() {
+    let app = Arc::new(TestApp::memory().await);
+    let user = app.register("a@example.com").await;
+    let id = user["id"].as_str().unwrap();
+    // One thread: every request reaches its signature check before the first batch runs.
+    let tokens = fresh_tokens(&app, id, 48, |_| false);
+    assert_eq!(me_all(&app, &tokens).await, vec![StatusCode::OK; 48]);
+    let stats = app.tessera.tokens.batch_stats();
+    assert_eq!((stats.batches, stats.batched), (3, 48), "{stats:?}");
+    // Seen before: answered from the cache, no check at all.
+    assert_eq!(me_all(&app, &tokens).await, vec![StatusCode::OK; 48]);
+    assert_eq!(app.tessera.tokens.batch_stats(), stats);
+
+    // A forged signature among good ones: refused, and only it.
+    let tokens = fresh_tokens(&app, id, 16, |i| i == 11);
+    let statuses = me_all(&app, &tokens).await;
+    for (i, status) in statuses.iter().enumerate() {
+        let expected = if i == 11 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(*status, expected, "token {i}");
+    }
+    assert_eq!(app.tessera.tokens.batch_stats().failed_batches, 1);
+    let res = app.get("/v1/me").bearer(&tokens[11]).send().await;
+    res.assert_problem(401, "unauthorized");
+    assert!(res.header("www-authenticate").is_some());
+
+    // Revocation still applies to a token that was verified in a batch.
+    let tokens = fresh_tokens(&app, id, 4, |_| false);
+    let res = app
+        .post("/v1/token/revoke")
+        .raw(
+            "application/x-www-form-urlencoded",
+            format!("token={}", tokens[2]).into_bytes(),
+        )
+        .send()
+        .await;
+    assert_eq!(res.status, StatusCode::OK);
+    let statuses = me_all(&app, &tokens).await;
+    assert_eq!(
+        statuses,
+        vec![
+            StatusCode::OK,
+            StatusCode::OK,
+            StatusCode::UNAUTHORIZED,
+            StatusCode::OK
+        ]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_tokens_under_real_concurrency_get_exactly_their_verdicts() {
+    let app = Arc::new(TestApp::memory().await);
+    let user = app.register("a@example.com").await;
+    let tokens = fresh_tokens(&app, user["id"].as_str().unwrap(), 400, |i| i % 29 == 3);
+    let statuses = me_all(&app, &tokens).await;
+    for (i, status) in statuses.iter().enumerate() {
+        let expected = if i % 29 == 3 {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::OK
+        };
+        assert_eq!(*status, expected, "token {i}");
+    }
+}
+
 #[tokio::test]
 async fn refresh_rotates_and_a_replay_within_the_grace_converges() {
     for app in [TestApp::memory().await, TestApp::sqlite().await] {

@@ -23,9 +23,12 @@
 //! which names the key without offering anything to test guesses of the secret against beyond
 //! what a token's MAC already does.
 
+mod batch;
 mod jwk;
 mod ring;
 
+pub(crate) use batch::Ed25519Key;
+pub use batch::{BatchStats, COOLDOWN_BATCHES, DEFAULT_MAX_BATCH, SignatureBatcher};
 pub use jwk::{JwkSet, Jwks, PublicJwk};
 pub use ring::{KeyChange, KeyEntry, KeyRing, KeyState, Transition};
 
@@ -38,9 +41,9 @@ use aws_lc_rs::hmac;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, ED25519, EcdsaKeyPair,
-    Ed25519KeyPair, KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256,
-    RsaKeyPair, RsaPublicKeyComponents,
+    ECDSA_P256_SHA256_FIXED, ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair,
+    KeyPair as _, ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents,
 };
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -153,7 +156,9 @@ pub struct VerificationKey {
 /// A key parsed once, when loaded, so that checking a signature parses nothing.
 #[derive(Clone)]
 enum Checker {
-    /// Ed25519, P-256 (fixed r ‖ s) or RSA PKCS#1 v1.5 (2048–8192 bits), with SHA-256.
+    /// Ed25519, parsed for single checks and, when it may be, for batches.
+    Ed25519(Arc<Ed25519Key>),
+    /// P-256 (fixed r ‖ s) or RSA PKCS#1 v1.5 (2048–8192 bits), with SHA-256.
     Public(Arc<ParsedPublicKey>),
     /// HS256; boxed: an HMAC key is an order of magnitude larger than the others.
     Hmac(Box<hmac::Key>),
@@ -161,9 +166,7 @@ enum Checker {
 
 impl Checker {
     fn ed25519(x: &[u8]) -> Result<Self, KeyError> {
-        ParsedPublicKey::new(&ED25519, x)
-            .map(|k| Self::Public(Arc::new(k)))
-            .map_err(|_| KeyError::Invalid("not an Ed25519 public key".into()))
+        Ed25519Key::new(x).map(|k| Self::Ed25519(Arc::new(k)))
     }
 
     /// From an uncompressed point (`04 ‖ x ‖ y`).
@@ -189,6 +192,7 @@ impl Checker {
     /// r = s = 0 fails); a signature of the wrong length fails like any other.
     fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
         match self {
+            Self::Ed25519(key) => key.verify(message, signature),
             Self::Public(key) => key.verify_sig(message, signature).is_ok(),
             Self::Hmac(key) => hmac::verify(key, message, signature).is_ok(),
         }
@@ -233,6 +237,16 @@ impl VerificationKey {
             Ok(())
         } else {
             Err(TokenError::BadSignature)
+        }
+    }
+}
+
+impl VerificationKey {
+    /// The Ed25519 key, for the batched check; `None` for other algorithms.
+    pub(crate) fn ed25519(&self) -> Option<&Arc<Ed25519Key>> {
+        match &self.checker {
+            Checker::Ed25519(key) => Some(key),
+            _ => None,
         }
     }
 }

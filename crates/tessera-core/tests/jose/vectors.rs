@@ -15,7 +15,7 @@
 //! | JWK 14, 15 `long_key` for HS384 / HS512 (labelled valid) | rejected | unsupported algorithms (row 3) |
 
 use serde_json::{Value, json};
-use tessera_core::key::{Algorithm, JwkSet, KeyError, KeyPair, VerificationKey};
+use tessera_core::key::{Algorithm, JwkSet, KeyError, KeyPair, SignatureBatcher, VerificationKey};
 use tessera_core::token::{TokenError, verify_signature, verify_signature_in};
 
 use crate::{b64, hex, load_vectors, unb64};
@@ -219,17 +219,26 @@ fn roca_key_is_refused_for_its_fingerprint() {
     assert!(err.to_string().contains("ROCA"), "{err}");
 }
 
+/// Wycheproof's Ed25519 test groups: each group's key, and its cases.
+fn ed25519_groups() -> Vec<(VerificationKey, Vec<Value>)> {
+    let file = load_vectors("wycheproof/ed25519_test.json");
+    file["testGroups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|group| {
+            let jwk = group["publicKeyJwk"].to_string();
+            let key = VerificationKey::from_jwk_with_alg(&jwk, Algorithm::EdDSA).unwrap();
+            (key, group["tests"].as_array().unwrap().clone())
+        })
+        .collect()
+}
+
 #[test]
 fn wycheproof_ed25519_raw_signatures() {
-    let file = load_vectors("wycheproof/ed25519_test.json");
     let (mut cases, mut valid) = (0, 0);
-    for group in file["testGroups"].as_array().unwrap() {
-        let key = VerificationKey::from_jwk_with_alg(
-            &group["publicKeyJwk"].to_string(),
-            Algorithm::EdDSA,
-        )
-        .unwrap();
-        for case in group["tests"].as_array().unwrap() {
+    for (key, tests) in ed25519_groups() {
+        for case in &tests {
             cases += 1;
             let ok = key
                 .verify_detached(
@@ -250,6 +259,97 @@ fn wycheproof_ed25519_raw_signatures() {
     }
     assert_eq!(cases, 151);
     println!("ed25519: {cases} cases, {valid} valid");
+}
+
+/// Every Ed25519 case again, through the batched check: each case's signature in a batch of
+/// 16 with 15 good signatures of another key. The verdicts must be the single check's, for
+/// the case and for its 15 neighbours (see `tessera_core::key::SignatureBatcher`).
+#[tokio::test]
+async fn wycheproof_ed25519_raw_signatures_in_batches() {
+    let honest = KeyPair::generate(Algorithm::EdDSA).unwrap();
+    let neighbours: Vec<(Vec<u8>, Vec<u8>)> = (0..15)
+        .map(|i| {
+            let m = format!("neighbour {i}").into_bytes();
+            let s = honest.sign_detached(&m).unwrap();
+            (m, s)
+        })
+        .collect();
+    let (mut cases, mut batched, mut caught_by_batch) = (0, 0, 0);
+    for (key, tests) in ed25519_groups() {
+        for case in &tests {
+            cases += 1;
+            let batcher = SignatureBatcher::new(16);
+            let mut tasks = Vec::new();
+            let msg = hex(case["msg"].as_str().unwrap());
+            let sig = hex(case["sig"].as_str().unwrap());
+            let (b, k) = (batcher.clone(), key.clone());
+            tasks.push(tokio::spawn(async move {
+                b.verify(&k, &msg, &sig).await.is_ok()
+            }));
+            for (m, s) in &neighbours {
+                let (b, k) = (batcher.clone(), honest.verification_key().clone());
+                let (m, s) = (m.clone(), s.clone());
+                tasks.push(tokio::spawn(
+                    async move { b.verify(&k, &m, &s).await.is_ok() },
+                ));
+            }
+            let mut verdicts = Vec::new();
+            for t in tasks {
+                verdicts.push(t.await.unwrap());
+            }
+            let what = format!(
+                "tcId {} ({}) {:?}",
+                case["tcId"], case["comment"], case["flags"]
+            );
+            assert_eq!(verdicts[0], label(&case["result"]), "{what}");
+            assert!(verdicts[1..].iter().all(|v| *v), "a neighbour of {what}");
+            let stats = batcher.stats();
+            // One thread: all 16 are queued before the drainer runs. A signature that may not
+            // be batched (wrong length, s ≥ ℓ, R not canonical) is checked alone at once.
+            assert_eq!(stats.batches, 1, "{what}: {stats:?}");
+            if stats.batched == 16 {
+                batched += 1;
+                if !verdicts[0] {
+                    assert_eq!(stats.failed_batches, 1, "{what}: {stats:?}");
+                    caught_by_batch += 1;
+                }
+            } else {
+                assert_eq!(stats.batched, 15, "{what}: {stats:?}");
+                assert!(!verdicts[0], "{what}: a valid signature was not batched");
+            }
+        }
+    }
+    assert_eq!(cases, 151);
+    // Every valid case, and most invalid ones, went through a batch.
+    assert!(batched >= 100, "{batched} of {cases} batched");
+    println!(
+        "ed25519 batched: {batched} of {cases} cases in a batch, {caught_by_batch} refused by \
+         their batch, then alone"
+    );
+}
+
+#[tokio::test]
+async fn rfc8037_a4_ed25519_example_verifies_in_a_batch() {
+    let v = load_vectors("rfc7520/rfc8037_ed25519.json");
+    let compact = v["output"]["compact"].as_str().unwrap();
+    let jwk = public_jwk(&v["input"]["key"], "EdDSA", &["kty", "crv", "x"]);
+    let key = VerificationKey::from_jwk(&jwk).unwrap();
+    let (input, sig) = compact.rsplit_once('.').unwrap();
+    let sig = unb64(sig);
+    let batcher = SignatureBatcher::new(16);
+    let mut forged = sig.clone();
+    forged[5] ^= 1;
+    let (a, b) = tokio::join!(
+        batcher.verify(&key, input.as_bytes(), &sig),
+        batcher.verify(&key, input.as_bytes(), &forged),
+    );
+    assert_eq!(a, Ok(()));
+    assert_eq!(b, Err(TokenError::BadSignature));
+    let stats = batcher.stats();
+    assert_eq!(
+        (stats.batches, stats.batched, stats.failed_batches),
+        (1, 2, 1)
+    );
 }
 
 #[test]
