@@ -1,5 +1,6 @@
 //! Micro-benchmarks of the domain's cryptography: bearer secrets, access-token signing and
-//! verification per algorithm, and argon2id password hashing.
+//! verification per algorithm (EdDSA also in batches of concurrent checks), and argon2id
+//! password hashing.
 //!
 //! Run with `cargo bench -p tessera-core` (or `cargo bench --workspace`); a subset with a filter,
 //! e.g. `cargo bench -p tessera-core -- jwt/verify`.
@@ -9,9 +10,13 @@
 use std::hint::black_box;
 use std::time::Duration as StdDuration;
 
-use criterion::{BenchmarkId, Criterion, SamplingMode, criterion_group, criterion_main};
+use std::sync::Arc;
+
+use criterion::{
+    BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
+};
 use tessera_core::account::{HashingPolicy, Password, PasswordHasher};
-use tessera_core::key::{Algorithm, KeyPair, KeyRing};
+use tessera_core::key::{Algorithm, KeyPair, KeyRing, SignatureBatcher};
 use tessera_core::secret::PlainSecret;
 use tessera_core::token::{AccessClaims, Verifier, sign};
 use time::{Duration, OffsetDateTime};
@@ -80,6 +85,48 @@ fn jwt(c: &mut Criterion) {
         assert_eq!(verifier.verify(ring, &token, now).unwrap(), claims);
         g.bench_with_input(BenchmarkId::from_parameter(alg), ring, |bench, ring| {
             bench.iter(|| verifier.verify(ring, black_box(&token), now).unwrap())
+        });
+    }
+    g.finish();
+
+    // n distinct EdDSA tokens verified at once, each on its own task, through the node's
+    // batcher: per token (criterion's throughput), against jwt/verify/EdDSA above. One
+    // thread, so all n are queued before the batch runs: a batch of exactly n.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let (_, ring) = rings
+        .iter()
+        .find(|(alg, _)| *alg == Algorithm::EdDSA)
+        .unwrap();
+    let ring = Arc::new(ring.clone());
+    let tokens: Vec<String> = (0..16)
+        .map(|_| {
+            let fresh = AccessClaims::new(ISSUER, &claims.sub, AUDIENCE, now, Duration::hours(1));
+            sign(&ring, &fresh.unwrap()).unwrap()
+        })
+        .collect();
+    let batcher = SignatureBatcher::default();
+    let mut g = c.benchmark_group("jwt/verify-batched/EdDSA");
+    for n in [1usize, 2, 4, 8, 16] {
+        g.throughput(Throughput::Elements(n as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(n), &n, |bench, &n| {
+            bench.to_async(&rt).iter(|| async {
+                let mut checks = tokio::task::JoinSet::new();
+                for token in &tokens[..n] {
+                    let (verifier, ring) = (verifier.clone(), ring.clone());
+                    let (batcher, token) = (batcher.clone(), token.clone());
+                    checks.spawn(async move {
+                        verifier
+                            .verify_batched(ring.as_ref(), &token, now, &batcher)
+                            .await
+                            .unwrap()
+                    });
+                }
+                while let Some(done) = checks.join_next().await {
+                    done.unwrap();
+                }
+            })
         });
     }
     g.finish();

@@ -31,6 +31,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
+use tessera_core::key::BatchStats;
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
@@ -196,6 +197,9 @@ pub struct Measured {
     pub refresh: Option<RefreshCost>,
     /// Revoke → first rejection (modes with a credential; set by the caller).
     pub revocation: Option<RevocationReport>,
+    /// In-process: what the server's signature batcher did during the window (set by the
+    /// caller).
+    pub signature_batches: Option<BatchStats>,
 }
 
 impl Measured {
@@ -212,6 +216,10 @@ impl Measured {
         self.credential_bytes = self.credential_bytes.max(slice.credential_bytes);
         // A window whose CPU time could not be read makes the total unknown, not smaller.
         self.cpu = self.cpu.zip(slice.cpu).map(|(a, b)| a.plus(b));
+        self.signature_batches = match (self.signature_batches, slice.signature_batches) {
+            (Some(a), Some(b)) => Some(a.plus(b)),
+            (a, b) => a.or(b),
+        };
         Ok(())
     }
 
@@ -864,6 +872,7 @@ pub async fn measure(
         login: None,
         refresh: None,
         revocation: None,
+        signature_batches: None,
     };
     progress.line(&format!(
         "bench: {name}: {:.0} req/s, p50 {}, p99 {}, {} errors",

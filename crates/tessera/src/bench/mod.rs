@@ -63,7 +63,7 @@ use clap::{Args, ValueEnum};
 use http::Uri;
 use tessera_core::Tessera;
 use tessera_core::account::HashingPolicy;
-use tessera_core::key::Algorithm;
+use tessera_core::key::{Algorithm, BatchStats};
 use tessera_core::token::Verifier;
 use tokio::runtime::Runtime;
 
@@ -700,6 +700,13 @@ struct Server {
     runtime: Option<tokio::runtime::Handle>,
 }
 
+impl Server {
+    /// In-process: what its signature batcher has done so far.
+    fn batch_stats(&self) -> Option<BatchStats> {
+        self.tessera.as_ref().map(|t| t.tokens.batch_stats())
+    }
+}
+
 /// Starts what is needed, runs every mode, and builds the report. Blocks.
 fn measure(plan: &Plan) -> anyhow::Result<Report> {
     let started_at = report::now_rfc3339();
@@ -1053,9 +1060,15 @@ async fn run_modes(
                 .take()
                 .ok_or_else(|| anyhow!("{}: its connections were lost", p.mode.name()))?;
             let slice = (rounds > 1).then_some((round, rounds));
-            let (measured, opened) = load::measure(&p.settings, opened, slice, &progress)
+            let batches_before = p.server.batch_stats();
+            let (mut measured, opened) = load::measure(&p.settings, opened, slice, &progress)
                 .await
                 .with_context(|| format!("mode {}", p.mode.name()))?;
+            measured.signature_batches = p
+                .server
+                .batch_stats()
+                .zip(batches_before)
+                .map(|(after, before)| after.since(before));
             p.opened = Some(opened);
             p.measured = Some(match p.measured.take() {
                 Some(mut so_far) => {

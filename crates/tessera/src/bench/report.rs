@@ -68,7 +68,8 @@
 //!       "revocation": {"method": "POST /v1/session/logout", "trials": 3, "probes": 4,
 //!                      "revoke_p50_us": 420, "revoke_max_us": 610, "rejection_p50_us": 350,
 //!                      "rejection_max_us": 500, "requests_after_revoke": 36,
-//!                      "accepted_after_revoke": 0}
+//!                      "accepted_after_revoke": 0},
+//!       "signature_batches": null
 //!     },
 //!     {
 //!       "name": "jwt-eddsa-cold",
@@ -104,7 +105,9 @@
 //!       "revocation": {"method": "POST /v1/token/revoke (the access token, RFC 7009)",
 //!                      "trials": 3, "probes": 4, "revoke_p50_us": 380, "revoke_max_us": 520,
 //!                      "rejection_p50_us": 300, "rejection_max_us": 410,
-//!                      "requests_after_revoke": 36, "accepted_after_revoke": 0}
+//!                      "requests_after_revoke": 36, "accepted_after_revoke": 0},
+//!       "signature_batches": {"batches": 10140, "signatures": 143988, "failed_batches": 0,
+//!                             "alone": 412, "mean_batch": 14.2}
 //!     }
 //!   ],
 //!   "hashing": {
@@ -253,8 +256,17 @@
 //!   request is a larger HTTP exchange than `/healthz`'s, and arrives at a lower rate, so
 //!   fewer requests share each wake-up — so where this is below the issue's 0.80, such a
 //!   server cannot reach that target on the machine, and `cold_efficiency_cpu` ÷ this says
-//!   how close it came. (Only a check cheaper per token than the one timed alone could: for
-//!   EdDSA, verifying the signatures of concurrent requests as a batch.)
+//!   how close it came. Only a check cheaper per token than the one timed alone can do
+//!   better, and Tessera's is, for EdDSA: it checks the signatures of concurrent requests in
+//!   batches (`signature_batches`), so its cold EdDSA `cold_efficiency_cpu` can exceed this,
+//!   and 1.0 too.
+//! - `signature_batches` (added within `/2`; in-process modes whose server queued Ed25519
+//!   checks during the measurement, else `null`): what the server's signature batcher did
+//!   during the mode's slices (warm-ups included): `batches` checked (of two signatures or
+//!   more), the `signatures` in them, `failed_batches` (a signature in it was bad: each was
+//!   then checked alone), `alone` (signatures a drainer checked one at a time: alone in the
+//!   queue, or after a failed batch), and `mean_batch` = `signatures` ÷ `batches` (`null`
+//!   without a batch). A warm mode checks only the first use of each connection's token.
 //!
 //! - `store_bytes_per_credential` (`/2`): bytes the server's store keeps for the credential
 //!   this mode presents, from `footprint` (measured, not estimated): a session mode's
@@ -350,6 +362,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
+use tessera_core::key::BatchStats;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -577,6 +590,33 @@ pub struct ModeReport {
     pub refresh: Option<RefreshCost>,
     #[serde(default)]
     pub revocation: Option<RevocationReport>,
+    #[serde(default)]
+    pub signature_batches: Option<SignatureBatches>,
+}
+
+/// What the server's signature batcher did during a mode's measurement (see
+/// `tessera_core::key::SignatureBatcher`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SignatureBatches {
+    pub batches: u64,
+    pub signatures: u64,
+    pub failed_batches: u64,
+    pub alone: u64,
+    pub mean_batch: Option<f64>,
+}
+
+impl SignatureBatches {
+    /// `None` when nothing was queued (not an in-process EdDSA server, or batching off).
+    fn of(stats: Option<BatchStats>) -> Option<Self> {
+        let s = stats.filter(|s| s.batches > 0 || s.alone > 0)?;
+        Some(Self {
+            batches: s.batches,
+            signatures: s.batched,
+            failed_batches: s.failed_batches,
+            alone: s.alone,
+            mean_batch: s.mean_batch().map(|m| round(m, 1)),
+        })
+    }
 }
 
 /// What the other modes are compared with: the baseline's rate and its server CPU time per
@@ -649,6 +689,7 @@ impl ModeReport {
             login: m.login.clone(),
             refresh: m.refresh.clone(),
             revocation: m.revocation.clone(),
+            signature_batches: SignatureBatches::of(m.signature_batches),
         }
     }
 
@@ -818,6 +859,10 @@ impl Report {
                 cpu(m.loadgen_cpu_us_per_request),
                 m.verify_per_core_rps
                     .map_or_else(|| "-".to_owned(), |v| format!("{v:.0}/s")),
+                m.signature_batches
+                    .as_ref()
+                    .and_then(|b| b.mean_batch)
+                    .map_or_else(|| "-".to_owned(), |v| format!("{v:.1}")),
                 share(m.cold_efficiency),
                 share(m.cold_efficiency_cpu),
                 share(m.cold_ceiling_cpu),
@@ -869,7 +914,9 @@ impl Report {
                  CEILING: the most COLD EFF CPU a server checking each token on its own could \
                  show here, the signature check's CPU time ÷ (that + {baseline}'s SERVER): a \
                  cold request is a larger HTTP exchange than {baseline}'s, so it cannot cost \
-                 the server less.",
+                 the server less. Tessera checks the Ed25519 signatures of concurrent \
+                 requests in batches (BATCH: signatures per batch, on average), which costs \
+                 less per token than the check alone, so EdDSA can pass its CEILING.",
                 baseline = self.baseline
             ));
         }
@@ -1259,7 +1306,7 @@ fn millis_text(ms: f64) -> String {
 /// Below this share of the cores' time, a mode's req/s is flagged as understated.
 const STARVED: f64 = 0.85;
 
-const COLUMNS: usize = 15;
+const COLUMNS: usize = 16;
 const HEADER: [&str; COLUMNS] = [
     "MODE",
     "REQ/S",
@@ -1273,6 +1320,7 @@ const HEADER: [&str; COLUMNS] = [
     "SERVER",
     "LOADGEN",
     "VERIFY/CORE",
+    "BATCH",
     "COLD EFF",
     "COLD EFF CPU",
     "CEILING",
@@ -1335,6 +1383,7 @@ mod tests {
             login: None,
             refresh: None,
             revocation: None,
+            signature_batches: None,
         }
     }
 
@@ -1426,7 +1475,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            sqlite.ends_with("18.5µs            -         -             -        -"),
+            sqlite.ends_with("18.5µs            -      -         -             -        -"),
             "{text}"
         );
         assert!(
@@ -1490,6 +1539,7 @@ mod tests {
             login: None,
             refresh: None,
             revocation: None,
+            signature_batches: None,
         }
     }
 
@@ -1540,6 +1590,54 @@ mod tests {
     }
 
     #[test]
+    fn signature_batches_are_reported_per_mode() {
+        let mut cold = measured(200_000, 14_000, 3_000);
+        cold.verify_per_core_rps = Some(25_000.0);
+        cold.signature_batches = Some(BatchStats {
+            batches: 14_000,
+            batched: 199_000,
+            failed_batches: 2,
+            alone: 1_032,
+        });
+        let mut warm = measured(900_000, 20_000, 8_000);
+        // The first sight of each connection's token only: nothing worth a column.
+        warm.signature_batches = Some(BatchStats::default());
+        let r = report_of(&[
+            (Mode::BASELINE, measured(1_000_000, 20_000, 8_000)),
+            (Mode::JwtEddsa, warm),
+            (Mode::JwtEddsaCold, cold),
+        ]);
+        assert_eq!(r.modes[1].signature_batches, None);
+        let batches = r.modes[2].signature_batches.clone().unwrap();
+        assert_eq!(
+            batches,
+            SignatureBatches {
+                batches: 14_000,
+                signatures: 199_000,
+                failed_batches: 2,
+                alone: 1_032,
+                mean_batch: Some(14.2),
+            }
+        );
+        let text = r.table();
+        let header = text.lines().find(|l| l.starts_with("MODE")).unwrap();
+        // Cells are right-aligned: the BATCH cell ends where its heading does.
+        let end = header.find("BATCH").unwrap() + "BATCH".len();
+        let cell = |name: &str| {
+            let line = text.lines().find(|l| l.starts_with(name)).unwrap();
+            let upto: String = line.chars().take(header[..end].chars().count()).collect();
+            upto.split_whitespace().last().unwrap().to_owned()
+        };
+        assert_eq!(cell("jwt-eddsa-cold"), "14.2", "{text}");
+        assert_eq!(cell("jwt-eddsa "), "-", "{text}");
+        // In the JSON, and read back.
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.contains(r#""signature_batches":{"batches":14000,"signatures":199000"#));
+        let back: Report = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.modes[2].signature_batches, Some(batches));
+    }
+
+    #[test]
     fn jwt_modes_show_the_signature_check_alone_and_cold_efficiency() {
         let mut r = report();
         r.modes.push(ModeReport {
@@ -1568,7 +1666,7 @@ mod tests {
         assert_eq!(end(header, "VERIFY/CORE"), end(warm, "16230/s"), "{text}");
         assert_eq!(end(header, "VERIFY/CORE"), end(cold, "16230/s"), "{text}");
         assert!(
-            warm.ends_with("16230/s         -             -        -"),
+            warm.ends_with("16230/s      -         -             -        -"),
             "{text}"
         );
         let first_end = header.find("COLD EFF").unwrap() + "COLD EFF".len();
@@ -2090,6 +2188,7 @@ mod tests {
                 "cold_efficiency",
                 "cold_efficiency_cpu",
                 "cold_ceiling_cpu",
+                "signature_batches",
             ] {
                 assert!(m.get(field).is_some(), "{field} missing in {m}");
             }
