@@ -20,7 +20,9 @@
 pub mod cookie;
 pub mod demo;
 pub mod extract;
+pub mod metrics;
 pub mod problem;
+mod respond;
 pub mod routes;
 pub mod view;
 
@@ -28,8 +30,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::Request;
-use axum::http::{HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use ipnet::IpNet;
 use tessera_core::{ErrorCode, Tessera};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -94,6 +95,7 @@ impl Default for HttpConfig {
 pub struct AppState {
     pub tessera: Arc<Tessera>,
     pub http: Arc<HttpConfig>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// The API's routes with their OpenAPI descriptions (one registration feeds both).
@@ -118,6 +120,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(password::change))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
 }
 
 /// The OpenAPI 3.1 document of the API, as served at `/openapi.json`.
@@ -156,12 +159,16 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 
 /// The whole API as a router.
 pub fn router(tessera: Arc<Tessera>, http: HttpConfig) -> axum::Router {
+    let spec = Arc::new(openapi());
     let state = AppState {
         tessera,
         http: Arc::new(http),
+        metrics: Arc::new(metrics::Metrics::new(endpoints(&spec))),
     };
-    let spec = Arc::new(openapi());
     let (router, _) = api().split_for_parts();
+    let respond = respond::RespondLayer {
+        metrics: state.metrics.clone(),
+    };
     router
         .route("/openapi.json", axum::routing::get(move || async move { Json(spec.as_ref().clone()) }))
         // The demo page (`/`, `/assets/…`): not API, so not in the OpenAPI document.
@@ -169,7 +176,7 @@ pub fn router(tessera: Arc<Tessera>, http: HttpConfig) -> axum::Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(axum::middleware::map_response(security_headers))
+        .layer(respond)
         .layer(CatchPanicLayer::custom(|_| {
             tracing::error!("a handler panicked");
             ApiError::new(ErrorCode::Internal, "something went wrong on our side").into_response()
@@ -185,32 +192,35 @@ pub fn router(tessera: Arc<Tessera>, http: HttpConfig) -> axum::Router {
         )
 }
 
+/// Every (method, route template) the router serves: the OpenAPI document's, and the routes
+/// outside it.
+fn endpoints(spec: &utoipa::openapi::OpenApi) -> Vec<(axum::http::Method, String)> {
+    use axum::http::Method;
+    let mut all = Vec::new();
+    for (path, item) in &spec.paths.paths {
+        let methods = [
+            (Method::GET, item.get.is_some()),
+            (Method::POST, item.post.is_some()),
+            (Method::PUT, item.put.is_some()),
+            (Method::PATCH, item.patch.is_some()),
+            (Method::DELETE, item.delete.is_some()),
+        ];
+        for (method, present) in methods {
+            if present {
+                all.push((method, path.clone()));
+            }
+        }
+    }
+    for path in ["/openapi.json", "/", "/assets/{file}"] {
+        all.push((Method::GET, path.to_owned()));
+    }
+    all
+}
+
 async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint; see /openapi.json")
 }
 
 async fn method_not_allowed() -> ApiError {
     ApiError::method_not_allowed(None)
-}
-
-/// Headers every response carries. Auth responses must never be cached, so `no-store` is the
-/// default; a future static asset can set its own `Cache-Control`.
-async fn security_headers(mut res: Response) -> Response {
-    let h = res.headers_mut();
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    h.entry(header::CONTENT_SECURITY_POLICY)
-        .or_insert(HeaderValue::from_static(
-            "default-src 'none'; frame-ancestors 'none'",
-        ));
-    res
 }

@@ -133,6 +133,8 @@ impl IntoResponse for ApiError {
             code: self.code.as_str(),
         };
         let mut res = (status, Json(body)).into_response();
+        // For the metrics middleware (`tessera_http_errors_total`).
+        res.extensions_mut().insert(self.code);
         let headers = res.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,

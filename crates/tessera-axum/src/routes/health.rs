@@ -1,7 +1,8 @@
-//! `GET /healthz` and `GET /readyz`.
+//! `GET /healthz`, `GET /readyz` and `GET /metrics`.
 
 use axum::Json;
 use axum::extract::State;
+use axum::response::Response;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -38,4 +39,12 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
         status: "ready",
         store: Some(state.tessera.store().backend()),
     }))
+}
+
+/// This node's metrics, as Prometheus text (see [`crate::metrics`] for every series).
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"),
+))]
+pub async fn metrics(state: State<AppState>) -> Response {
+    crate::metrics::serve(state).await
 }

@@ -197,6 +197,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         ("post", "/v1/password"),
         ("get", "/healthz"),
         ("get", "/readyz"),
+        ("get", "/metrics"),
         ("post", "/v1/token"),
         ("post", "/v1/token/revoke"),
         ("post", "/v1/token/introspect"),
@@ -230,5 +231,5 @@ async fn the_openapi_document_lists_every_endpoint() {
         .values()
         .map(|p| p.as_object().unwrap().len())
         .sum();
-    assert_eq!(documented, 18);
+    assert_eq!(documented, 19);
 }

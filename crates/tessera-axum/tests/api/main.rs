@@ -9,6 +9,7 @@ mod faults;
 mod input;
 mod jwt;
 mod jwt_attacks;
+mod metrics;
 mod races;
 mod secrets;
 mod session;
