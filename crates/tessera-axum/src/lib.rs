@@ -54,6 +54,8 @@ pub struct HttpConfig {
     pub public_url: String,
     /// The Bearer secret of `/v1/token/introspect`; `None` disables introspection.
     pub introspection_secret: Option<Redacted>,
+    /// The Bearer secret of `/metrics`; `None` serves it to anyone, like `/healthz`.
+    pub metrics_secret: Option<Redacted>,
 }
 
 /// A configured secret: `Debug` never shows it.
@@ -86,6 +88,7 @@ impl Default for HttpConfig {
             trusted_proxies: Vec::new(),
             public_url: "http://127.0.0.1:8080".into(),
             introspection_secret: None,
+            metrics_secret: None,
         }
     }
 }
@@ -152,6 +155,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     );
     components.add_security_scheme(
         "introspection_secret",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    components.add_security_scheme(
+        "metrics_secret",
         SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
     );
     doc

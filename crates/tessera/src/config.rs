@@ -48,9 +48,12 @@ pub struct Config {
     /// `redis://…`; accepted and checked, not used yet.
     #[serde(deserialize_with = "optional_text")]
     pub redis: Option<String>,
-    /// Bearer secret for `/v1/token/introspect`; accepted, not used yet.
+    /// Bearer secret for `/v1/token/introspect`; unset disables introspection.
     #[serde(deserialize_with = "optional_secret")]
     pub introspection_secret: Option<Secret>,
+    /// Bearer secret for `/metrics`; unset serves the metrics to anyone, like `/healthz`.
+    #[serde(deserialize_with = "optional_secret")]
+    pub metrics_secret: Option<Secret>,
     /// Proxies whose `X-Forwarded-For` is believed: CIDR networks or single addresses.
     #[serde(deserialize_with = "proxies")]
     pub trusted_proxies: Vec<IpNet>,
@@ -70,6 +73,7 @@ impl Default for Config {
             database: "sqlite://tessera.db".into(),
             redis: None,
             introspection_secret: None,
+            metrics_secret: None,
             trusted_proxies: Vec::new(),
             log_format: LogFormat::Text,
             session: SessionConfig::default(),
@@ -325,6 +329,9 @@ impl Config {
         {
             return Err(("introspection_secret", "must not be empty".into()));
         }
+        if self.metrics_secret.as_ref().is_some_and(|s| s.0.is_empty()) {
+            return Err(("metrics_secret", "must not be empty".into()));
+        }
 
         let s = &self.session;
         positive("session.idle_timeout", s.idle_timeout)?;
@@ -465,6 +472,10 @@ impl Config {
             public_url: self.public_url.clone(),
             introspection_secret: self
                 .introspection_secret
+                .as_ref()
+                .map(|s| Redacted::new(s.expose())),
+            metrics_secret: self
+                .metrics_secret
                 .as_ref()
                 .map(|s| Redacted::new(s.expose())),
         }
@@ -833,6 +844,7 @@ mod tests {
             jail.set_env("TESSERA_JWT__VERIFY_BATCH", "1");
             jail.set_env("TESSERA_PASSWORD__MEMORY_KIB", "4096");
             jail.set_env("TESSERA_INTROSPECTION_SECRET", "12345");
+            jail.set_env("TESSERA_METRICS_SECRET", "67890");
             jail.set_env("TESSERA_TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7");
             let c = load().map_err(|e| e.to_string())?;
             assert_eq!(c.session.idle_timeout, Duration::minutes(45));
@@ -853,6 +865,11 @@ mod tests {
                 !format!("{c:?}").contains("12345"),
                 "secrets are redacted in Debug"
             );
+            assert_eq!(
+                c.http().metrics_secret.as_ref().map(|s| s.expose()),
+                Some("67890")
+            );
+            assert!(!format!("{c:?}").contains("67890"));
             let proxies: Vec<String> = c.trusted_proxies.iter().map(ToString::to_string).collect();
             assert_eq!(proxies, ["10.0.0.0/8", "192.168.1.7/32"]);
             jail.set_env("TESSERA_TRUSTED_PROXIES", "[10.1.0.0/16, \"::1\"]");
@@ -1061,6 +1078,7 @@ mod tests {
             ("TESSERA_JWT__VERIFY_BATCH", "0", "jwt.verify_batch"),
             ("TESSERA_JWT__VERIFY_BATCH", "1000", "jwt.verify_batch"),
             ("TESSERA_INTROSPECTION_SECRET", "", "introspection_secret"),
+            ("TESSERA_METRICS_SECRET", "", "metrics_secret"),
         ];
         for (var, value, key) in cases {
             jail(|jail| {

@@ -2,12 +2,17 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
+use tessera_core::Error;
+use tessera_core::secret::ct_eq_str;
 use utoipa::ToSchema;
 
 use crate::AppState;
-use crate::problem::{ApiResult, Problem};
+
+use crate::extract::bearer_token;
+use crate::problem::{ApiError, ApiResult, Problem};
 
 /// Liveness or readiness.
 #[derive(Debug, Serialize, ToSchema)]
@@ -41,10 +46,22 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
     }))
 }
 
-/// This node's metrics, as Prometheus text (see [`crate::metrics`] for every series).
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
-    (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"),
-))]
-pub async fn metrics(state: State<AppState>) -> Response {
-    crate::metrics::serve(state).await
+/// This node's metrics, as Prometheus text (see [`crate::metrics`] for every series). With
+/// `metrics_secret` configured, only for `Authorization: Bearer <metrics_secret>`.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    security((), ("metrics_secret" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "`metrics_secret` is configured and was not sent", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
+    if let Some(secret) = &state.http.metrics_secret {
+        let sent = bearer_token(&headers).is_some_and(|t| ct_eq_str(t, secret.expose()));
+        if !sent {
+            return Err(ApiError::bearer(Error::Unauthorized(
+                "send Authorization: Bearer <metrics_secret>",
+            )));
+        }
+    }
+    Ok(crate::metrics::serve(&state))
 }

@@ -218,6 +218,7 @@ async fn the_openapi_document_lists_every_endpoint() {
         "access_cookie",
         "bearer",
         "introspection_secret",
+        "metrics_secret",
     ] {
         assert!(
             doc["components"]["securitySchemes"][scheme].is_object(),

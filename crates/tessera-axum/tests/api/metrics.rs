@@ -190,3 +190,34 @@ async fn signature_batches_and_revocations_are_reported() {
     );
     assert!(get(&m, "tessera_revocations") >= 1.0);
 }
+
+#[tokio::test]
+async fn with_a_metrics_secret_only_its_bearer_gets_the_metrics() {
+    let app = TestApp::builder()
+        .http(|h| h.metrics_secret = Some(tessera_axum::Redacted::new("s3cret-metrics")))
+        .build()
+        .await;
+    let res = app.get("/metrics").send().await;
+    res.assert_problem(401, "unauthorized");
+    assert_eq!(
+        res.header("www-authenticate"),
+        Some("Bearer error=\"invalid_token\"")
+    );
+    assert!(!res.text().contains("tessera_http_requests_total"));
+    app.get("/metrics")
+        .bearer("wrong")
+        .send()
+        .await
+        .assert_problem(401, "unauthorized");
+    let res = app.get("/metrics").bearer("s3cret-metrics").send().await;
+    assert_eq!(res.status, StatusCode::OK);
+    let m = samples(&res.text());
+    // The refused scrapes were counted like any request.
+    assert_eq!(
+        get(
+            &m,
+            r#"tessera_http_requests_total{method="GET",route="/metrics",status="401"}"#
+        ),
+        2.0
+    );
+}
