@@ -14,8 +14,8 @@ use tessera_core::tessera::{Client, Keep};
 use tessera_core::verified::VerifiedToken;
 use tessera_core::{Error, ErrorCode};
 
-use crate::AppState;
 use crate::problem::ApiError;
+use crate::{AppState, Redacted};
 
 /// Largest request body we read.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -394,6 +394,12 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
             .filter(|t| t.is_ascii())
             .map_or("", str::trim),
     )
+}
+
+/// Whether the request's `Authorization: Bearer` token is `secret` (compared in constant
+/// time): the check of the endpoints that a configured secret guards.
+pub fn bearer_is(headers: &HeaderMap, secret: &Redacted) -> bool {
+    bearer_token(headers).is_some_and(|presented| ct_eq_str(presented, secret.expose()))
 }
 
 /// What the `Authorization: Bearer` header says, as far as this node knows without waiting.

@@ -164,6 +164,9 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// Where the OpenAPI document is served.
+const OPENAPI_PATH: &str = "/openapi.json";
+
 /// The whole API as a router.
 pub fn router(tessera: Arc<Tessera>, http: HttpConfig) -> axum::Router {
     let spec = Arc::new(openapi());
@@ -177,7 +180,7 @@ pub fn router(tessera: Arc<Tessera>, http: HttpConfig) -> axum::Router {
         metrics: state.metrics.clone(),
     };
     router
-        .route("/openapi.json", axum::routing::get(move || async move { Json(spec.as_ref().clone()) }))
+        .route(OPENAPI_PATH, axum::routing::get(move || async move { Json(spec.as_ref().clone()) }))
         // The demo page (`/`, `/assets/…`): not API, so not in the OpenAPI document.
         .merge(demo::routes())
         .fallback(not_found)
@@ -218,7 +221,7 @@ fn endpoints(spec: &utoipa::openapi::OpenApi) -> Vec<(axum::http::Method, String
             }
         }
     }
-    for path in ["/openapi.json", "/", "/assets/{file}"] {
+    for path in [OPENAPI_PATH, demo::PAGE_PATH, demo::ASSET_PATH] {
         all.push((Method::GET, path.to_owned()));
     }
     all

@@ -322,15 +322,13 @@ impl Config {
         if let Some(redis) = &self.redis {
             check_redis(redis).map_err(|e| ("redis", e))?;
         }
-        if self
-            .introspection_secret
-            .as_ref()
-            .is_some_and(|s| s.0.is_empty())
-        {
-            return Err(("introspection_secret", "must not be empty".into()));
-        }
-        if self.metrics_secret.as_ref().is_some_and(|s| s.0.is_empty()) {
-            return Err(("metrics_secret", "must not be empty".into()));
+        for (key, secret) in [
+            ("introspection_secret", &self.introspection_secret),
+            ("metrics_secret", &self.metrics_secret),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.0.is_empty()) {
+                return Err((key, "must not be empty".into()));
+            }
         }
 
         let s = &self.session;

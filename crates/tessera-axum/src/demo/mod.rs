@@ -38,11 +38,16 @@ const ASSETS: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// Where the page is served.
+pub const PAGE_PATH: &str = "/";
+/// Where its assets are served.
+pub const ASSET_PATH: &str = "/assets/{file}";
+
 /// `GET /` and `GET /assets/{file}`.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(page))
-        .route("/assets/{file}", get(asset))
+        .route(PAGE_PATH, get(page))
+        .route(ASSET_PATH, get(asset))
 }
 
 /// The page. `no-cache`: it holds no secret, but a new binary must show its new page at once.

@@ -6,12 +6,10 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Serialize;
 use tessera_core::Error;
-use tessera_core::secret::ct_eq_str;
 use utoipa::ToSchema;
 
 use crate::AppState;
-
-use crate::extract::bearer_token;
+use crate::extract::bearer_is;
 use crate::problem::{ApiError, ApiResult, Problem};
 
 /// Liveness or readiness.
@@ -55,13 +53,12 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<Json<Health>> {
         (status = 401, description = "`metrics_secret` is configured and was not sent", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> ApiResult<Response> {
-    if let Some(secret) = &state.http.metrics_secret {
-        let sent = bearer_token(&headers).is_some_and(|t| ct_eq_str(t, secret.expose()));
-        if !sent {
-            return Err(ApiError::bearer(Error::Unauthorized(
-                "send Authorization: Bearer <metrics_secret>",
-            )));
-        }
+    if let Some(secret) = &state.http.metrics_secret
+        && !bearer_is(&headers, secret)
+    {
+        return Err(ApiError::bearer(Error::Unauthorized(
+            "send Authorization: Bearer <metrics_secret>",
+        )));
     }
     Ok(crate::metrics::serve(&state))
 }

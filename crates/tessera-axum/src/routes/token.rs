@@ -9,12 +9,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tessera_core::Error;
 use tessera_core::jwt::{Introspected, Issued};
-use tessera_core::secret::ct_eq_str;
 use utoipa::ToSchema;
 
 use crate::cookie::{SameSite, clear_cookie, set_cookie};
 use crate::extract::{
-    ACCESS_COOKIE, ClientInfo, FormOrJson, JsonBody, REFRESH_COOKIE, bearer_token, cookie,
+    ACCESS_COOKIE, ClientInfo, FormOrJson, JsonBody, REFRESH_COOKIE, bearer_is, cookie,
 };
 use crate::problem::{ApiError, ApiResult, Problem};
 use crate::view::rfc3339;
@@ -243,10 +242,11 @@ pub async fn introspect(
     headers: HeaderMap,
     FormOrJson(body): FormOrJson<TokenParam>,
 ) -> ApiResult<Json<Value>> {
-    let authorized = match (&state.http.introspection_secret, bearer_token(&headers)) {
-        (Some(secret), Some(presented)) => ct_eq_str(presented, secret.expose()),
-        _ => false,
-    };
+    let authorized = state
+        .http
+        .introspection_secret
+        .as_ref()
+        .is_some_and(|secret| bearer_is(&headers, secret));
     if !authorized {
         let detail = if state.http.introspection_secret.is_some() {
             "send Authorization: Bearer <introspection_secret>"

@@ -67,6 +67,10 @@ async fn requests_are_counted_by_route_template_status_and_error_code() {
         .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     app.get("/no/such/path").send().await;
+    // Routes outside the OpenAPI document have their own labels too.
+    app.get("/").send().await;
+    app.get("/assets/demo.js").send().await;
+    app.get("/openapi.json").send().await;
     app.post("/v1/session/login")
         .json(json!({"email": "a@example.com", "password": "wrong password"}))
         .send()
@@ -102,6 +106,11 @@ async fn requests_are_counted_by_route_template_status_and_error_code() {
         ),
         1.0
     );
+    for route in ["/", "/assets/{file}", "/openapi.json"] {
+        let series =
+            format!(r#"tessera_http_requests_total{{method="GET",route="{route}",status="200"}}"#);
+        assert_eq!(delta(&series), 1.0, "{series}");
+    }
     assert_eq!(
         delta(r#"tessera_http_errors_total{code="unauthorized"}"#),
         1.0

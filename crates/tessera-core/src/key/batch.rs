@@ -112,14 +112,15 @@ fn canonical_point(bytes: &[u8; PUBLIC_KEY_BYTES]) -> bool {
     !(sign && (y_is_one || y_is_p_minus_one))
 }
 
-/// Whether a little-endian scalar is below the group order ℓ = 2^252 + 27742317777372353535851937790883648493.
+/// The group order ℓ = 2^252 + 27742317777372353535851937790883648493, little-endian.
+const GROUP_ORDER: [u8; 32] = [
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x10,
+];
+
+/// Whether a little-endian scalar is below the group order ℓ.
 fn canonical_scalar(bytes: &[u8; 32]) -> bool {
-    const ORDER: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
-        0x14, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
-        0x00, 0x10,
-    ];
-    for (b, l) in bytes.iter().rev().zip(ORDER.iter().rev()) {
+    for (b, l) in bytes.iter().rev().zip(GROUP_ORDER.iter().rev()) {
         if b != l {
             return b < l;
         }
@@ -423,6 +424,12 @@ mod tests {
     use super::*;
     use crate::key::{Algorithm, KeyPair};
 
+    /// ℓ written out again, independently of `GROUP_ORDER`, so that a slip in one shows.
+    const ELL: [u8; 32] = [
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
+        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10, // 2^252 + …
+    ];
+
     fn keypair() -> KeyPair {
         KeyPair::generate(Algorithm::EdDSA).unwrap()
     }
@@ -483,12 +490,7 @@ mod tests {
 
     #[test]
     fn scalars_and_points_are_canonical_exactly_below_their_bound() {
-        let mut order = [0u8; 32];
-        order[..16].copy_from_slice(&[
-            0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-            0xde, 0x14,
-        ]);
-        order[31] = 0x10;
+        let order = ELL;
         assert!(!canonical_scalar(&order), "ℓ itself");
         let mut below = order;
         below[0] -= 1;
@@ -626,15 +628,7 @@ mod tests {
         // s + ℓ: the same signature with a non-canonical s. Refused, and never queued.
         let mut malleated = good.clone();
         let mut carry = 0u16;
-        let order: [u8; 32] = {
-            let mut o = [0u8; 32];
-            o[..16].copy_from_slice(&[
-                0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9,
-                0xde, 0x14,
-            ]);
-            o[31] = 0x10;
-            o
-        };
+        let order = ELL;
         for i in 0..32 {
             let sum = u16::from(malleated[32 + i]) + u16::from(order[i]) + carry;
             malleated[32 + i] = (sum & 0xff) as u8;

@@ -239,9 +239,7 @@ impl VerificationKey {
             Err(TokenError::BadSignature)
         }
     }
-}
 
-impl VerificationKey {
     /// The Ed25519 key, for the batched check; `None` for other algorithms.
     pub(crate) fn ed25519(&self) -> Option<&Arc<Ed25519Key>> {
         match &self.checker {
